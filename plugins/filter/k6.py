@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+# Copyright: dsa.platform developers
+# MIT License (see LICENSE or https://opensource.org/licenses/MIT)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.dsa.platform.plugins.module_utils.k6_report import (
+    RATIO_METRICS,
+    add_ratios,
+    row_from_result,
+    to_markdown,
+)
+
+
+def k6_table(results):
+    """List of k6_run results -> list of flat rows."""
+    if isinstance(results, dict):
+        results = results.get('results', [results])
+    if not isinstance(results, (list, tuple)):
+        raise AnsibleFilterError('k6_table expects a list of k6_run results, got %s' % type(results).__name__)
+    rows = []
+    for item in results:
+        if not isinstance(item, dict):
+            raise AnsibleFilterError('k6_table: every item must be a mapping, got %s' % type(item).__name__)
+        if item.get('skipped'):
+            continue
+        if isinstance(item.get('result'), dict):
+            rows.append(row_from_result(item['result'], item.get('configuration'), item.get('scenario')))
+        else:
+            rows.append(row_from_result(item))
+    return rows
+
+
+def k6_ratio(rows, baseline, metrics=None):
+    """Add <metric>_ratio columns: value / baseline configuration's value for the same scenario."""
+    if not isinstance(rows, (list, tuple)):
+        raise AnsibleFilterError('k6_ratio expects the list of rows from k6_table')
+    if baseline not in [r.get('configuration') for r in rows]:
+        raise AnsibleFilterError('k6_ratio: baseline configuration %r not in the rows' % (baseline,))
+    return add_ratios(list(rows), baseline, metrics or RATIO_METRICS)
+
+
+def k6_markdown(rows, columns=None):
+    """Rows -> Markdown table (string)."""
+    return to_markdown(list(rows), columns)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            'k6_table': k6_table,
+            'k6_ratio': k6_ratio,
+            'k6_markdown': k6_markdown,
+        }
