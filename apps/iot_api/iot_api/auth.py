@@ -1,0 +1,124 @@
+"""API keys: random high-entropy tokens, stored as SHA-256 hashes, looked up by hash.
+
+Scopes are ordered: ``admin`` implies ``write`` implies ``read``. A key is sent as
+``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Looked-up keys are cached per process
+for ``key_cache_seconds`` (so a revocation takes effect within that delay).
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+
+from flask import current_app, g, request
+
+from . import db
+from .errors import ApiError
+
+SCOPES = ("read", "write", "admin")
+_RANK = {s: i for i, s in enumerate(SCOPES)}
+KEY_PREFIX = "iotk_"
+
+
+def hash_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def create_key(cur, name: str, scopes: list[str]) -> tuple[int, str]:
+    bad = [s for s in scopes if s not in _RANK]
+    if bad or not scopes:
+        raise ValueError(f"scopes must be among {SCOPES}, got {scopes}")
+    key = new_key()
+    cur.execute("INSERT INTO api_keys (name, key_hash, scopes) VALUES (%s, %s, %s) RETURNING id",
+                (name, hash_key(key), sorted(set(scopes), key=_RANK.get)))
+    return cur.fetchone()[0], key
+
+
+def revoke_key(cur, key_id: int) -> bool:
+    cur.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
+                (key_id,))
+    return cur.rowcount == 1
+
+
+class _Cache:
+    def __init__(self):
+        self._data: dict[bytes, tuple[float, tuple | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, h: bytes, ttl: float):
+        if ttl > 0:
+            hit = self._data.get(h)
+            if hit and hit[0] > time.monotonic():
+                return hit[1], True
+        return None, False
+
+    def put(self, h: bytes, value, ttl: float):
+        if ttl > 0:
+            with self._lock:
+                if len(self._data) > 10000:
+                    self._data.clear()
+                self._data[h] = (time.monotonic() + ttl, value)
+
+
+def _presented_key() -> str | None:
+    auth = request.headers.get("Authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return ""  # present but not a bearer token: treated as a wrong key
+    return request.headers.get("X-API-Key")
+
+
+def authenticate(required: str) -> None:
+    """Set g.api_key (id, name, scopes) or raise 401/403."""
+    key = _presented_key()
+    if key is None:
+        raise ApiError(401, "an API key is required (Authorization: Bearer <key> or X-API-Key)",
+                       headers={"WWW-Authenticate": 'Bearer realm="iot-api"'})
+    settings = current_app.config["SETTINGS"]
+    cache: _Cache = current_app.extensions["iot_api_key_cache"]
+    h = hash_key(key)
+    row, hit = cache.get(h, settings.key_cache_seconds)
+    if not hit:
+        row = db.fetch_one(
+            "SELECT id, name, scopes FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
+            (h,))
+        cache.put(h, row, settings.key_cache_seconds)
+    if row is None:
+        raise ApiError(401, "the API key is not valid",
+                       headers={"WWW-Authenticate": 'Bearer realm="iot-api", error="invalid_token"'})
+    rank = max(_RANK.get(s, -1) for s in row[2])
+    g.api_key = row
+    if rank < _RANK[required]:
+        raise ApiError(403, f"this API key lacks the '{required}' scope")
+
+
+def require(scope: str):
+    """Mark a view as needing an API key with at least ``scope`` (checked in before_request,
+    ahead of the rate limiter, so that limits are counted per key)."""
+    assert scope in _RANK
+
+    def deco(fn):
+        fn.required_scope = scope
+        return fn
+    return deco
+
+
+def check_request() -> None:
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    scope = getattr(view, "required_scope", None)
+    if scope is not None and request.method != "OPTIONS":
+        authenticate(scope)
+
+
+def rate_limit_key() -> str:
+    key = getattr(g, "api_key", None)
+    if key is not None:
+        return f"key:{key[0]}"
+    return f"ip:{request.remote_addr}"

@@ -1,0 +1,98 @@
+"""Settings from the environment (12-factor): every variable is prefixed ``IOT_API_``.
+
+``create_app(config)`` takes a mapping that overrides the environment, which the tests use.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from urllib.parse import quote
+
+PREFIX = "IOT_API_"
+
+
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in {"1", "true", "yes", "on"}:
+        return True
+    if v in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _list(value: str) -> list[str]:
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+@dataclass
+class Settings:
+    # Database: either a full URL/DSN or its pieces.
+    database_url: str = ""
+    db_host: str = "127.0.0.1"
+    db_port: int = 5432
+    db_name: str = "iot"
+    db_user: str = "iot"
+    db_password: str = ""
+    pool_size: int = 8                # connections per worker process
+    pool_timeout: float = 5.0         # seconds to wait for a free connection before 503
+    connect_timeout: int = 3
+    statement_timeout_ms: int = 10000
+    # Ingestion
+    batch_limit: int = 1000           # readings per POST /readings (413 above)
+    max_body_bytes: int = 4 * 1024 * 1024
+    # Middleware
+    rate_limit: str = "100/second"    # per API key; "" or "off" disables
+    rate_limit_storage: str = "memory://"
+    cors_origins: list[str] = field(default_factory=list)
+    key_cache_seconds: float = 5.0    # how long a looked-up key is trusted (revocation delay)
+    metrics_require_key: bool = False
+    access_log: bool = True
+    log_level: str = "INFO"
+    retry_after_seconds: int = 2      # Retry-After on 503 while the database is unreachable
+    # Reference compatibility routes (/iot, /iot/create, /iot/create_table)
+    reference_routes: bool = False
+    reference_open: bool = False      # True: no API key needed on /iot* (benchmark only)
+    reference_default_limit: int = 500
+    reference_max_n: int = 10000
+
+    @classmethod
+    def from_env(cls, overrides: dict | None = None, environ=None) -> "Settings":
+        environ = os.environ if environ is None else environ
+        values: dict = {}
+        for f in fields(cls):
+            raw = environ.get(PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = raw
+        for k, v in (overrides or {}).items():
+            key = k.lower()
+            if key.startswith(PREFIX.lower()):
+                key = key[len(PREFIX):]
+            values[key] = v
+        s = cls()
+        for f in fields(cls):
+            if f.name not in values:
+                continue
+            v = values[f.name]
+            default = getattr(s, f.name)
+            if isinstance(v, str):
+                if isinstance(default, bool):
+                    v = _bool(v)
+                elif isinstance(default, int):
+                    v = int(v)
+                elif isinstance(default, float):
+                    v = float(v)
+                elif isinstance(default, list):
+                    v = _list(v)
+            setattr(s, f.name, v)
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown settings: {sorted(unknown)}")
+        return s
+
+    def dsn(self) -> str:
+        if self.database_url:
+            return self.database_url
+        auth = quote(self.db_user, safe="")
+        if self.db_password:
+            auth += ":" + quote(self.db_password, safe="")
+        return f"postgresql://{auth}@{self.db_host}:{self.db_port}/{quote(self.db_name, safe='')}"

@@ -1,0 +1,58 @@
+"""gunicorn settings from the environment (``IOT_API_*``); used by ``iot-api serve``.
+
+The defaults are the worker class and count chosen by measurement on the 2-core build machine
+(see docs/benchmarks.md): gevent workers with a cooperative psycopg2 (psycogreen).
+"""
+import os
+import shutil
+import tempfile
+
+_env = os.environ.get
+
+bind = _env("IOT_API_BIND", "127.0.0.1:8000")
+workers = int(_env("IOT_API_WORKERS", str(max(2, os.cpu_count() or 1))))
+worker_class = _env("IOT_API_WORKER_CLASS", "gevent")
+threads = int(_env("IOT_API_THREADS", "4"))
+worker_connections = int(_env("IOT_API_WORKER_CONNECTIONS", "200"))
+timeout = int(_env("IOT_API_WORKER_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = int(_env("IOT_API_KEEPALIVE", "30"))
+backlog = 2048
+accesslog = None          # the app writes structured JSON access logs itself
+errorlog = "-"
+loglevel = _env("IOT_API_LOG_LEVEL", "info").lower()
+preload_app = False
+proc_name = "iot-api"
+
+# prometheus_client's multiprocess mode needs a shared directory, known before the app imports
+# prometheus_client. A private one is created (and emptied) when the operator sets none.
+if not _env("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="iot-api-prom-")
+    _owned_prom_dir = True
+else:
+    _owned_prom_dir = False
+
+
+def on_starting(server):
+    d = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(d, exist_ok=True)
+    for name in os.listdir(d):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(d, name))
+
+
+def post_fork(server, worker):
+    if worker_class == "gevent":
+        # Make psycopg2 yield to other greenlets while it waits on the socket.
+        from psycogreen.gevent import patch_psycopg
+        patch_psycopg()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _owned_prom_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

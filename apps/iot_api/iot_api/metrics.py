@@ -1,0 +1,33 @@
+"""Prometheus metrics. Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by the gunicorn config
+before this module is imported) switches prometheus_client to its multiprocess mode and
+/metrics aggregates every worker."""
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge,
+                               Histogram, generate_latest)
+
+REQUESTS = Counter("iot_api_http_requests_total", "HTTP requests handled",
+                   ["method", "route", "status"])
+LATENCY = Histogram("iot_api_http_request_duration_seconds", "HTTP request latency",
+                    ["method", "route", "status"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                             2.5, 5.0, 10.0))
+INGESTED = Counter("iot_api_readings_ingested_total",
+                   "Readings written to the database", ["route"])
+POOL_IN_USE = Gauge("iot_api_db_pool_connections_in_use", "Pooled connections checked out",
+                    multiprocess_mode="livesum")
+POOL_IDLE = Gauge("iot_api_db_pool_connections_idle", "Pooled connections idle",
+                  multiprocess_mode="livesum")
+POOL_MAX = Gauge("iot_api_db_pool_connections_max", "Pool size limit",
+                 multiprocess_mode="livesum")
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
