@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 
 import psycopg2
@@ -96,7 +97,7 @@ def register(app: Flask) -> None:
         limiter = app.extensions.get("iot_api_limiter")
         lim = limiter.current_limit if limiter else None
         if lim is not None:
-            retry_after = max(1, int(lim.reset_at - time.time() + 0.999))
+            retry_after = max(1, math.ceil(lim.reset_at - time.time()))
         return problem(429, f"rate limit exceeded ({e.description})",
                        headers={"Retry-After": str(retry_after)})
 

@@ -1,0 +1,46 @@
+"""Unit tests that need no database: settings, COPY text, error field names."""
+from datetime import datetime, timezone
+
+import pytest
+
+from iot_api.config import Settings
+from iot_api.errors import field_name
+from iot_api.readings import _copy_text
+from iot_api.schemas import Reading
+
+
+def test_settings_from_env_and_overrides():
+    env = {"IOT_API_POOL_SIZE": "12", "IOT_API_CORS_ORIGINS": "https://a, https://b",
+           "IOT_API_REFERENCE_ROUTES": "true", "IOT_API_DB_PASSWORD": "p@ss/word",
+           "IOT_API_DB_HOST": "db.internal", "UNRELATED": "x"}
+    s = Settings.from_env({"batch_limit": "50"}, environ=env)
+    assert s.pool_size == 12 and s.batch_limit == 50 and s.reference_routes is True
+    assert s.cors_origins == ["https://a", "https://b"]
+    assert s.dsn() == "postgresql://iot:p%40ss%2Fword@db.internal:5432/iot"
+    assert Settings.from_env({"database_url": "postgresql:///x"}, environ={}).dsn() == "postgresql:///x"
+    assert Settings.from_env(environ={}).reference_routes is False  # off by default
+
+
+@pytest.mark.parametrize("bad", [{"pool_size": "many"}, {"reference_routes": "maybe"},
+                                 {"no_such_setting": "1"}])
+def test_settings_reject_bad_values(bad):
+    with pytest.raises(ValueError):
+        Settings.from_env(bad, environ={})
+
+
+def test_copy_text_is_one_tab_separated_line_per_reading():
+    r = Reading(device_id="ac-1", measured_at=datetime(2026, 1, 1, 12, tzinfo=timezone.utc),
+                temperature_current=21.25, temperature_desired=22, humidity=40.5, pressure=1013,
+                air_quality=12, voltage=230.1, current=0.1, power=23.01, is_on=False,
+                status="idle", location="bldg-a/room 12")
+    line = _copy_text([r, r])
+    assert line.count("\n") == 2
+    assert line.splitlines()[0].split("\t") == [
+        "ac-1", "2026-01-01T12:00:00+00:00", "21.25", "22.0", "40.5", "1013.0", "12.0", "230.1",
+        "0.1", "23.01", "f", "idle", "bldg-a/room 12"]
+
+
+def test_error_field_names():
+    assert field_name((3, "humidity")) == "[3].humidity"
+    assert field_name(("humidity",)) == "humidity"
+    assert field_name(()) == "body"
