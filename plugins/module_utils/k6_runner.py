@@ -159,7 +159,7 @@ def default_run_timeout(spec):
 
 def run(spec, output_dir, k6_path=None, fail_on_threshold=False, raw_output=False, do_preflight=True,
         preflight_timeout=3.0, run_timeout=None, env=None, check_mode=False, extra_args=None,
-        runner=run_process):
+        runner=None):
     """Validate, render, (unless check_mode) run. Returns ``(result, failed_msg_or_None)``.
 
     ``failed_msg`` is set when the task should fail although k6 produced a result (threshold
@@ -214,7 +214,7 @@ def run(spec, output_dir, k6_path=None, fail_on_threshold=False, raw_output=Fals
     timeout = run_timeout or default_run_timeout(norm)
     start = _utcnow()
     t0 = time.time()
-    rc = runner(cmd, log_path, timeout, env)
+    rc = (runner or run_process)(cmd, log_path, timeout, env)
     elapsed = time.time() - t0
     end = _utcnow()
 

@@ -337,6 +337,8 @@ def string_template_js(value, path, url_encode=False):
         return _js('')
     if len(parts) == 1 and parts[0][0] == 'ph' and not url_encode:
         return _placeholder_js(parts[0][1])
+    if len(parts) == 1 and parts[0][0] == 'lit':
+        return _js(parts[0][1])
     pieces = []
     for kind, item in parts:
         if kind == 'lit':
