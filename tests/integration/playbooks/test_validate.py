@@ -1,0 +1,117 @@
+"""playbooks/validate.yml refuses bad inventories with a message that names the problem,
+and accepts every inventory the project ships. Runs the real ansible-playbook (no host contact:
+--tags inventory)."""
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).parents[3]
+PLAYBOOK = ROOT / "playbooks" / "validate.yml"
+
+GOOD = {
+    "all": {
+        "vars": {
+            "dsa_platform": "host",
+            "dsa_api_url": "http://10.1.2.11",
+            "postgresql_allowed_networks": ["10.1.2.0/24"],
+        },
+        "children": {
+            "nodes": {"hosts": {"db1": {"ansible_host": "10.1.1.10"}, "api1": {"ansible_host": "10.1.2.11"}}},
+            "postgresql": {"hosts": {"db1": {}}},
+            "iot_api": {"hosts": {"api1": {}}},
+            "observability": {"hosts": {"db1": {}}},
+        },
+    }
+}
+
+
+def _validate(inventory_path):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory_path), str(PLAYBOOK), "--tags", "inventory"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def _mutated(change):
+    inventory = copy.deepcopy(GOOD)
+    change(inventory["all"])
+    return inventory
+
+
+def _set(path, value):
+    def change(node):
+        *parents, last = path
+        for key in parents:
+            node = node[key]
+        if value is _DELETE:
+            del node[last]
+        else:
+            node[last] = value
+    return change
+
+
+_DELETE = object()
+
+BAD = {
+    "platform missing": (_set(["vars", "dsa_platform"], _DELETE), "dsa_platform: not set"),
+    "platform unknown": (_set(["vars", "dsa_platform"], "swarm"), "dsa_platform: swarm is not one of host, microk8s"),
+    "platform not shipped yet": (_set(["vars", "dsa_platform"], "microk8s"), "dsa_platform: microk8s is not available"),
+    "two databases": (
+        _set(["children", "postgresql", "hosts"], {"db1": {}, "api1": {}}),
+        "groups.postgresql: host mode runs exactly one PostgreSQL server; the inventory lists 2",
+    ),
+    "no api hosts": (_set(["children", "iot_api", "hosts"], {}), "groups.iot_api: at least one host must run the IoT API"),
+    "api host outside nodes": (
+        _set(["children", "iot_api", "hosts"], {"api1": {}, "api9": {}}),
+        "groups.nodes: api9 is in group iot_api but not in nodes",
+    ),
+    "bad network": (
+        _set(["vars", "postgresql_allowed_networks"], ["10.1.2.0/24", "10.1.2.7/24"]),
+        "postgresql_allowed_networks[1]: '10.1.2.7/24' has host bits set; did you mean 10.1.2.0/24?",
+    ),
+    "bad api url": (_set(["vars", "dsa_api_url"], "10.1.2.11:80"), "dsa_api_url: '10.1.2.11:80' must start with http://"),
+    "duplicate address": (
+        _set(["children", "nodes", "hosts", "api1", "ansible_host"], "10.1.1.10"),
+        "ansible_host: 10.1.1.10 is given to more than one node",
+    ),
+    "bad address": (
+        _set(["children", "nodes", "hosts", "api1", "ansible_host"], "10.1.2.300 "),
+        "neither an IP address nor a host name",
+    ),
+    "port clash": (
+        _set(["vars", "iot_api_nginx_port"], 8002),
+        "port 8002 is already used by",
+    ),
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_inventory_is_refused_naming_the_problem(case, tmp_path):
+    change, expected = BAD[case]
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(_mutated(change)))
+    result = _validate(path)
+    assert result.returncode != 0, result.stdout
+    assert expected in result.stdout, result.stdout[-3000:]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("inventory", ["local", "smart_home", "campus", "city", "health"])
+def test_shipped_inventories_pass(inventory):
+    result = _validate(ROOT / "inventories" / inventory)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.integration
+def test_the_good_base_inventory_passes(tmp_path):
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(GOOD))
+    result = _validate(path)
+    assert result.returncode == 0, result.stdout[-3000:]
