@@ -1,7 +1,9 @@
 """gunicorn settings from the environment (``IOT_API_*``); used by ``iot-api serve``.
 
 The defaults are the worker class and count chosen by measurement on the 2-core build machine
-(see docs/benchmarks.md): gevent workers with a cooperative psycopg2 (psycogreen).
+(see docs/benchmarks.md). gevent is not offered: making psycopg2 cooperative (psycogreen's wait
+callback) disables COPY ("copy_expert cannot be used with an asynchronous callback"), and COPY is
+the ingestion path.
 """
 import os
 import shutil
@@ -11,9 +13,8 @@ _env = os.environ.get
 
 bind = _env("IOT_API_BIND", "127.0.0.1:8000")
 workers = int(_env("IOT_API_WORKERS", str(max(2, os.cpu_count() or 1))))
-worker_class = _env("IOT_API_WORKER_CLASS", "gevent")
+worker_class = _env("IOT_API_WORKER_CLASS", "gthread")
 threads = int(_env("IOT_API_THREADS", "4"))
-worker_connections = int(_env("IOT_API_WORKER_CONNECTIONS", "200"))
 timeout = int(_env("IOT_API_WORKER_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = int(_env("IOT_API_KEEPALIVE", "30"))
@@ -41,11 +42,8 @@ def on_starting(server):
             os.unlink(os.path.join(d, name))
 
 
-def post_fork(server, worker):
-    if worker_class == "gevent":
-        # Make psycopg2 yield to other greenlets while it waits on the socket.
-        from psycogreen.gevent import patch_psycopg
-        patch_psycopg()
+if worker_class not in ("sync", "gthread"):
+    raise RuntimeError(f"IOT_API_WORKER_CLASS must be sync or gthread, not {worker_class!r}")
 
 
 def child_exit(server, worker):
