@@ -1,7 +1,6 @@
 """IoT REST API for smart buildings (Flask application factory)."""
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
@@ -27,7 +26,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     logs.setup(settings.log_level)
-    access_log = logging.getLogger("iot_api.access")
+    access_log = logs.AccessLog() if settings.access_log else None
+    app.extensions["iot_api_access_log"] = access_log
     app.extensions["iot_api_key_cache"] = auth._Cache()
     app.extensions["iot_api_batch_adapter"] = batch_adapter(settings.batch_limit)
 
@@ -63,9 +63,9 @@ def create_app(config: dict | None = None) -> Flask:
         status = str(resp.status_code)
         metrics.REQUESTS.labels(request.method, route, status).inc()
         metrics.LATENCY.labels(request.method, route, status).observe(elapsed)
-        if settings.access_log:
+        if access_log is not None:
             key = g.get("api_key")
-            access_log.info("request", extra={
+            access_log.write({
                 "request_id": rid, "method": request.method, "path": request.path,
                 "route": route, "status": resp.status_code,
                 "duration_ms": round(elapsed * 1000, 3), "remote": request.remote_addr,

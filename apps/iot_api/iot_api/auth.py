@@ -86,7 +86,7 @@ def authenticate(required: str) -> None:
     h = hash_key(key)
     row, hit = cache.get(h, settings.key_cache_seconds)
     if not hit:
-        row = db.fetch_one(
+        row = db.fetch_one_prepared(
             "SELECT id, name, scopes FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
             (h,))
         cache.put(h, row, settings.key_cache_seconds)

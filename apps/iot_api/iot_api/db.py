@@ -7,7 +7,9 @@ service recovers by itself when PostgreSQL comes back after an outage.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import threading
 from contextlib import contextmanager
 
@@ -18,6 +20,14 @@ from flask import current_app
 from . import metrics
 
 DB_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+class Connection(psycopg2.extensions.connection):
+    """A connection that remembers which server-side prepared statements it holds."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.prepared: set[str] = set()
 
 
 class PoolTimeout(psycopg2.OperationalError):
@@ -42,7 +52,7 @@ class Pool:
     def _connect(self):
         conn = psycopg2.connect(self.dsn, options=self.options,
                                 connect_timeout=self.connect_timeout,
-                                application_name="iot_api")
+                                application_name="iot_api", connection_factory=Connection)
         # Reads run in autocommit (one round trip each); writes open a transaction explicitly.
         conn.autocommit = True
         return conn
@@ -172,6 +182,33 @@ def fetch_all(sql: str, params=None):
     with connection() as conn, conn.cursor() as cur:
         cur.execute(sql, params)
         return cur.fetchall()
+
+
+_PLACEHOLDER = re.compile(r"%s")
+
+
+def _prepared(cur, sql: str, params) -> None:
+    """Run ``sql`` (with %s placeholders) as a server-side prepared statement: the hot queries
+    are parsed and planned once per connection instead of once per request."""
+    conn = cur.connection
+    name = "iot_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+    if name not in conn.prepared:
+        counter = iter(range(1, len(params) + 1))
+        cur.execute(f"PREPARE {name} AS " + _PLACEHOLDER.sub(lambda m: f"${next(counter)}", sql))
+        conn.prepared.add(name)
+    cur.execute(f"EXECUTE {name} (" + ", ".join(["%s"] * len(params)) + ")", params)
+
+
+def fetch_one_prepared(sql: str, params):
+    with connection() as conn, conn.cursor() as cur:
+        _prepared(cur, sql, params)
+        return cur.fetchone()
+
+
+def execute_prepared(sql: str, params) -> int:
+    with connection() as conn, conn.cursor() as cur:
+        _prepared(cur, sql, params)
+        return cur.rowcount
 
 
 def execute(sql: str, params=None) -> int:

@@ -190,7 +190,7 @@ def list_readings():
            + (" WHERE " + " AND ".join(where) if where else "")
            + " ORDER BY measured_at DESC, id DESC LIMIT %s) t")
     params.append(q.limit)
-    items, count, micros, last_id = db.fetch_one(sql, params)
+    items, count, micros, last_id = db.fetch_one_prepared(sql, params)
     cursor = encode_cursor(micros, last_id) if count == q.limit else None
     return json_text('{"items":' + items + ',"next_cursor":' + json.dumps(cursor) + "}",
                      compress=True)

@@ -63,7 +63,7 @@ def make_blueprint(open_access: bool) -> Blueprint:
     @guard("read")
     def latest():
         q = parse_query(ReferenceListQuery)
-        (text,) = db.fetch_one(
+        (text,) = db.fetch_one_prepared(
             f"SELECT coalesce(json_agg(t ORDER BY t.id DESC), '[]')::text FROM"
             f" (SELECT {FIELDS} FROM iot ORDER BY id DESC LIMIT %s) t", (q.limit,))
         return json_text(text, compress=True)
@@ -72,7 +72,7 @@ def make_blueprint(open_access: bool) -> Blueprint:
     @guard("write")
     def create():
         q = parse_query(ReferenceCreateQuery)
-        n = db.execute(GENERATE, (_STATUSES, len(_STATUSES), q.n))
+        n = db.execute_prepared(GENERATE, (_STATUSES, len(_STATUSES), q.n))
         metrics.INGESTED.labels("/iot/create").inc(n)
         return json_obj({"created": n})
 

@@ -102,20 +102,12 @@ def test_cors_by_configuration(make_app, keys):
     assert "Access-Control-Allow-Origin" not in r.headers
 
 
-def test_request_id_and_json_access_log(client, keys):
+def test_request_id_and_json_access_log(app, client, keys):
     stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("iot_api.access")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        r = client.get("/api/v1/devices", headers=hdr(keys["read"], **{"X-Request-ID": "abc-123"}))
-        generated = client.get("/healthz").headers["X-Request-ID"]
-        bad = client.get("/healthz", headers={"X-Request-ID": "x\" injected"}).headers["X-Request-ID"]
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(logging.NOTSET)
+    app.extensions["iot_api_access_log"].stream = stream
+    r = client.get("/api/v1/devices", headers=hdr(keys["read"], **{"X-Request-ID": "abc-123"}))
+    generated = client.get("/healthz").headers["X-Request-ID"]
+    bad = client.get("/healthz", headers={"X-Request-ID": "x\" injected"}).headers["X-Request-ID"]
     assert r.headers["X-Request-ID"] == "abc-123"
     assert len(generated) == 32 and bad != "x\" injected"
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -123,6 +115,23 @@ def test_request_id_and_json_access_log(client, keys):
     assert first["request_id"] == "abc-123" and first["status"] == 200
     assert first["route"] == "/api/v1/devices" and first["method"] == "GET"
     assert isinstance(first["duration_ms"], float) and first["key_id"] is not None
+    assert first["logger"] == "iot_api.access" and first["ts"].endswith("Z")
+    assert [line["status"] for line in lines] == [200, 200, 200]
+
+
+def test_application_log_lines_are_json():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    log = logging.getLogger("iot_api.test")
+    log.addHandler(handler)
+    try:
+        log.warning("database unavailable", extra={"request_id": "r1"})
+    finally:
+        log.removeHandler(handler)
+    line = json.loads(stream.getvalue())
+    assert line["msg"] == "database unavailable" and line["request_id"] == "r1"
+    assert line["level"] == "WARNING"
 
 
 def test_unexpected_error_is_a_500_problem_without_trace(make_app):
