@@ -220,7 +220,9 @@ def run(spec, output_dir, k6_path=None, fail_on_threshold=False, raw_output=Fals
 
     result.update({
         'cmd': cmd,
-        'rc': rc,
+        # not 'rc': Ansible treats a non-zero 'rc' as a failed task (async_status does), but
+        # exit code 99 (threshold failed) is a result, failing only with fail_on_threshold.
+        'exit_code': rc,
         'script_path': script_path,
         'summary_path': summary_path,
         'log_path': log_path,
@@ -232,14 +234,14 @@ def run(spec, output_dir, k6_path=None, fail_on_threshold=False, raw_output=Fals
     })
     if rc not in (0, EXIT_THRESHOLDS_FAILED):
         raise K6RunError('k6 exited with %d (%s): %s' % (rc, EXIT_CODES.get(rc, 'error'), _tail(log_path)),
-                         rc=rc, cmd=cmd, log_path=log_path, script_path=script_path)
+                         exit_code=rc, cmd=cmd, log_path=log_path, script_path=script_path)
     if not os.path.exists(summary_path):
         raise K6RunError('k6 exited with %d but wrote no summary at %s: %s' % (rc, summary_path, _tail(log_path)),
-                         rc=rc, log_path=log_path, script_path=script_path)
+                         exit_code=rc, log_path=log_path, script_path=script_path)
     try:
         result.update(load_summary(summary_path))
     except SummaryError as exc:
-        raise K6RunError(str(exc), rc=rc, summary_path=summary_path)
+        raise K6RunError(str(exc), exit_code=rc, summary_path=summary_path)
     if rc == EXIT_THRESHOLDS_FAILED:
         result['thresholds_ok'] = False  # k6's verdict wins over the per-threshold flags
     result['rate_offered_ok'] = result['dropped_iterations'] == 0

@@ -444,8 +444,8 @@ raw_path:
   description: Path of the raw per-request output, or null.
   returned: when k6 ran
   type: str
-rc:
-  description: k6 exit code (0, or 99 when a threshold failed).
+exit_code:
+  description: k6 exit code (0, or 99 when a threshold failed). Not named C(rc) so that a failed threshold does not fail the task by itself.
   returned: when k6 ran
   type: int
 cmd:

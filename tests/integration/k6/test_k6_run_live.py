@@ -91,7 +91,7 @@ def test_open_model_offers_the_drawn_schedule(counting, k6_binary, tmp_path):
 def test_failing_threshold_is_reported_as_failed(counting, k6_binary, tmp_path):
     s = spec(counting, thresholds={'http_req_duration': ['p(95)<0.001'], 'http_req_failed': ['rate<0.5']})
     res, failed = run(s, str(tmp_path), k6_path=k6_binary)
-    assert res['rc'] == 99 and res['thresholds_ok'] is False
+    assert res['exit_code'] == 99 and res['thresholds_ok'] is False
     by = dict(((t['metric'], t['expression']), t['ok']) for t in res['thresholds'])
     assert by == {('http_req_duration', 'p(95)<0.001'): False, ('http_req_failed', 'rate<0.5'): True}
     assert failed is None

@@ -156,7 +156,7 @@ def test_failed_threshold_reported_not_fatal_by_default(fake_k6, tmp_path):
     with pytest.raises(Exit) as info:
         run_module({'spec': SPEC, 'output_dir': str(tmp_path)})
     res = info.value.args[0]
-    assert res['thresholds_ok'] is False and res['rc'] == 99
+    assert res['thresholds_ok'] is False and res['exit_code'] == 99
     assert {'metric': 'http_req_duration', 'expression': 'p(95)<500', 'ok': False} in res['thresholds']
 
 
