@@ -14,6 +14,7 @@ from ansible_collections.dsa.platform.plugins.module_utils.k6_report import (
     row_from_result,
     to_markdown,
 )
+from ansible_collections.dsa.platform.plugins.module_utils.k6_spec import SpecError, parse_duration
 
 
 def k6_table(results):
@@ -44,6 +45,18 @@ def k6_ratio(rows, baseline, metrics=None):
     return add_ratios(list(rows), baseline, metrics or RATIO_METRICS)
 
 
+def k6_spec_seconds(spec):
+    """Planned seconds of a (partial) k6_run spec: its duration, or the sum of its stages."""
+    if not isinstance(spec, dict):
+        raise AnsibleFilterError('k6_spec_seconds expects a k6_run spec (mapping)')
+    try:
+        if spec.get('stages'):
+            return sum(parse_duration(s.get('duration', 0), 'spec.stages[].duration') for s in spec['stages'])
+        return parse_duration(spec.get('duration', 0), 'spec.duration')
+    except SpecError as exc:
+        raise AnsibleFilterError('k6_spec_seconds: %s' % exc)
+
+
 def k6_markdown(rows, columns=None):
     """Rows -> Markdown table (string)."""
     return to_markdown(list(rows), columns)
@@ -55,4 +68,5 @@ class FilterModule(object):
             'k6_table': k6_table,
             'k6_ratio': k6_ratio,
             'k6_markdown': k6_markdown,
+            'k6_spec_seconds': k6_spec_seconds,
         }

@@ -1,6 +1,8 @@
 """A real local HTTP server that counts what it receives, for the k6 integration tests.
 
 Listens on 127.0.0.1 only. Routes:
+  GET  /healthz          200 {"status": "ok"}
+  GET  /limited          200 up to 30 requests per wall-clock second, then 503
   GET  /api/items/<id>   200 {"data": {"id": <id>}}
   POST /api/readings     201 {"id": n}  (the parsed JSON body is recorded)
   GET  /wrong            200 {"error": "not the resource"}  (right status, wrong body)
@@ -13,12 +15,14 @@ import os
 import shutil
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 
 class CountingServer(ThreadingHTTPServer):
+    LIMIT = 30  # requests per second /limited serves before answering 503
     daemon_threads = True
     allow_reuse_address = True
 
@@ -26,6 +30,7 @@ class CountingServer(ThreadingHTTPServer):
         super().__init__(('127.0.0.1', 0), Handler)
         self.lock = threading.Lock()
         self.requests = []
+        self.window = [0, 0]
 
     @property
     def url(self):
@@ -58,7 +63,21 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.record('GET', self.path, None)
-        if self.path.startswith('/api/items/'):
+        if self.path == '/healthz':
+            self._reply(200, {'status': 'ok'})
+        elif self.path == '/limited':
+            # A server with a capacity: at most LIMIT requests per wall-clock second, 503 beyond.
+            now = int(time.time())
+            with self.server.lock:
+                if self.server.window[0] != now:
+                    self.server.window = [now, 0]
+                self.server.window[1] += 1
+                over = self.server.window[1] > self.server.LIMIT
+            if over:
+                self._reply(503, {'error': 'over capacity'})
+            else:
+                self._reply(200, {'status': 'ok'})
+        elif self.path.startswith('/api/items/'):
             self._reply(200, {'data': {'id': self.path.rsplit('/', 1)[1]}})
         elif self.path == '/wrong':
             self._reply(200, {'error': 'not the resource'})

@@ -14,7 +14,7 @@ def result(p95, rate, configuration=None, name='smoke'):
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {'k6_table', 'k6_ratio', 'k6_markdown'}
+    assert set(FilterModule().filters()) == {'k6_table', 'k6_ratio', 'k6_markdown', 'k6_spec_seconds'}
 
 
 def test_table_from_registered_loop_uses_tags_and_spec_name():
@@ -50,3 +50,11 @@ def test_markdown():
     text = k6_markdown(k6_table([{'configuration': 'a', 'scenario': 's', 'result': result(2.0, 100)}]))
     assert text.splitlines()[0].startswith('| configuration | scenario |')
     assert '| a | s | 10 | 100 |' in text
+
+
+def test_spec_seconds():
+    from ansible_collections.dsa.platform.plugins.filter.k6 import k6_spec_seconds
+    assert k6_spec_seconds({'duration': '5m'}) == 300
+    assert k6_spec_seconds({'stages': [{'duration': '30s', 'target': 1}, {'duration': '1m', 'target': 0}]}) == 90
+    with pytest.raises(AnsibleFilterError, match='spec.duration'):
+        k6_spec_seconds({'duration': 'forever'})
