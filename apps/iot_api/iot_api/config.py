@@ -52,8 +52,7 @@ class Settings:
     # Reference compatibility routes (/iot, /iot/create, /iot/create_table)
     reference_routes: bool = False
     reference_open: bool = False      # True: no API key needed on /iot* (benchmark only)
-    reference_default_limit: int = 500
-    reference_max_n: int = 10000
+    reference_cache: bool = True      # GET /iot body cache validated by the database snapshot
 
     @classmethod
     def from_env(cls, overrides: dict | None = None, environ=None) -> "Settings":

@@ -196,7 +196,10 @@ def _prepared(cur, sql: str, params) -> None:
         counter = iter(range(1, len(params) + 1))
         cur.execute(f"PREPARE {name} AS " + _PLACEHOLDER.sub(lambda m: f"${next(counter)}", sql))
         conn.prepared.add(name)
-    cur.execute(f"EXECUTE {name} (" + ", ".join(["%s"] * len(params)) + ")", params)
+    if params:
+        cur.execute(f"EXECUTE {name} (" + ", ".join(["%s"] * len(params)) + ")", params)
+    else:
+        cur.execute(f"EXECUTE {name}")
 
 
 def fetch_one_prepared(sql: str, params):

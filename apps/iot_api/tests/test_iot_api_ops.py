@@ -147,3 +147,27 @@ def test_reference_routes_open_for_benchmarks(make_app, counts):
     assert client.get("/iot/create?n=3").status_code == 200
     assert len(client.get("/iot").get_json()) == 3
     assert client.get("/api/v1/devices").status_code == 401  # only /iot* is opened
+
+
+@pytest.mark.parametrize("cache", ["true", "false"])
+def test_reference_latest_is_never_stale(make_app, clean_db, cache):
+    """GET /iot may serve a cached body only while no write has committed since it was built,
+    including a write that was in flight when the body was cached."""
+    client = make_app(reference_routes="true", reference_open="true", reference_cache=cache).test_client()
+    client.get("/iot/create?n=3")
+    assert [r["id"] for r in client.get("/iot?limit=2").get_json()] == [3, 2]
+    assert [r["id"] for r in client.get("/iot?limit=2").get_json()] == [3, 2]
+    client.get("/iot/create?n=2")
+    assert [r["id"] for r in client.get("/iot?limit=2").get_json()] == [5, 4]
+    clean_db.autocommit = False
+    try:
+        with clean_db.cursor() as cur:  # a writer whose transaction is still open
+            cur.execute("INSERT INTO iot (temperature_current, temperature_desired, humidity,"
+                        " pressure, air_quality, voltage, current, power, is_on, status, location)"
+                        " VALUES (20, 21, 40, 1000, 10, 230, 1, 230, true, 'off', 'x') RETURNING id")
+            new_id = cur.fetchone()[0]
+            assert [r["id"] for r in client.get("/iot?limit=2").get_json()] == [5, 4]
+        clean_db.commit()
+    finally:
+        clean_db.autocommit = True
+    assert [r["id"] for r in client.get("/iot?limit=2").get_json()][0] == new_id
