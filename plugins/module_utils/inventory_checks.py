@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 import netaddr
 
+from ansible_collections.dsa.platform.plugins.module_utils.netcheck import invalid_networks
+
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 
@@ -20,22 +22,11 @@ def _is_ip(value):
 
 
 def network_problems(values, name):
-    """Every entry must be a network in CIDR form with no host bits set (10.0.0.0/24, not 10.0.0.1/24)."""
-    if not isinstance(values, (list, tuple)):
-        return [f"{name}: must be a list of networks in CIDR form, got {values!r}"]
+    """Every entry must be a network in CIDR form with no host bits set (rules in netcheck.py)."""
     problems = []
-    for index, value in enumerate(values):
-        where = f"{name}[{index}]"
-        if not isinstance(value, str) or "/" not in value:
-            problems.append(f"{where}: {value!r} is not a network in CIDR form (address/prefix)")
-            continue
-        try:
-            network = netaddr.IPNetwork(value)
-        except (netaddr.AddrFormatError, ValueError) as err:
-            problems.append(f"{where}: {value!r} is not a valid network ({err})")
-            continue
-        if network.ip != network.network:
-            problems.append(f"{where}: {value!r} has host bits set; did you mean {network.cidr}?")
+    for problem in invalid_networks(values):
+        where = name if problem["index"] is None else f"{name}[{problem['index']}]"
+        problems.append(f"{where}: {problem['value']!r} {problem['reason']}")
     return problems
 
 

@@ -73,7 +73,7 @@ BAD = {
     ),
     "bad network": (
         _set(["vars", "postgresql_allowed_networks"], ["10.1.2.0/24", "10.1.2.7/24"]),
-        "postgresql_allowed_networks[1]: '10.1.2.7/24' has host bits set; did you mean 10.1.2.0/24?",
+        "postgresql_allowed_networks[1]: '10.1.2.7/24' has host bits set; the network is 10.1.2.0/24",
     ),
     "bad api url": (_set(["vars", "dsa_api_url"], "10.1.2.11:80"), "dsa_api_url: '10.1.2.11:80' must start with http://"),
     "duplicate address": (
