@@ -180,7 +180,7 @@ def to_csv(rows, columns=None):
 
 def to_markdown(rows, columns=None):
     cols = table_columns(rows, columns or MARKDOWN_COLUMNS)
-    lines = ['| ' + ' | '.join(cols) + ' |', '|' + '|'.join('---' for _ in cols) + '|']
+    lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
     for row in rows:
         cells = [_fmt(row.get(c), c).replace('|', '\\|') for c in cols]
         lines.append('| ' + ' | '.join(cells) + ' |')

@@ -142,7 +142,8 @@ def validate_with_k6(k6, script_path, env=None):
     full_env['K6_NO_USAGE_REPORT'] = 'true'
     full_env.update(env or {})
     proc = subprocess.run([k6, 'inspect', '--execution-requirements', script_path], env=full_env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120,
+                          check=False)
     if proc.returncode != 0:
         raise K6RunError('k6 rejected the generated script (exit %d): %s'
                          % (proc.returncode, (proc.stderr or proc.stdout).strip()[-2000:]), script_path=script_path)

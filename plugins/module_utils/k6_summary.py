@@ -165,7 +165,7 @@ def percentile(sorted_values, pct):
 def _parse_time(text):
     """Seconds since the epoch for k6's RFC 3339 timestamps (nanosecond fractions, offsets)."""
     import datetime
-    main, _, rest = text.partition('.')
+    main, dummy, rest = text.partition('.')
     frac = ''
     tz = 'Z'
     if rest:
@@ -183,7 +183,7 @@ def _parse_time(text):
     offset = 0
     if tz not in ('Z', 'z', ''):
         sign = 1 if tz[0] == '+' else -1
-        hours, _, minutes = tz[1:].partition(':')
+        hours, dummy, minutes = tz[1:].partition(':')
         offset = sign * (int(hours) * 3600 + int(minutes or 0) * 60)
     epoch = (base - datetime.datetime(1970, 1, 1)).total_seconds() - offset
     return epoch + (float('0.' + frac) if frac else 0.0)

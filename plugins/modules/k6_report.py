@@ -27,7 +27,7 @@ description:
     there with C(delegate_to localhost) and C(run_once true). It needs matplotlib there unless I(plots=false).
   - Files are only rewritten when their content changes, so a second run over the same results reports no change.
 author:
-  - dsa.platform developers
+  - dsa.platform developers (@dsa-platform)
 options:
   results_dir:
     description: Root holding one directory per configuration, each with one directory per scenario.
@@ -59,9 +59,11 @@ options:
     default: 1.0
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the results and returns the rows without writing anything.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: dsa.platform.k6_run

@@ -55,7 +55,7 @@ description:
   - Redirects are not followed unless I(spec.follow_redirects=true), so a route that redirects
     (for example to C(/)) fails its status check instead of passing as success.
 author:
-  - dsa.platform developers
+  - dsa.platform developers (@dsa-platform)
 options:
   spec:
     description:
@@ -254,10 +254,12 @@ notes:
   - k6 1.1.0 sends no C(Accept-Encoding) header by default; set it in I(spec.requests[].headers) to exercise compression.
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Validates the spec, renders the script and, when k6 is installed, compiles it with
       C(k6 inspect --execution-requirements); no load is sent and nothing is written to I(output_dir).
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: dsa.platform.k6_report
