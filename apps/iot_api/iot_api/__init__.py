@@ -1,9 +1,9 @@
 """IoT REST API for smart buildings (Flask application factory)."""
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 
 from flask import Flask, g, request
 
@@ -35,7 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     def _start():
         g.start = time.perf_counter()
         rid = request.headers.get("X-Request-ID")
-        g.request_id = rid if rid and _REQUEST_ID.match(rid) else uuid.uuid4().hex
+        g.request_id = rid if rid and _REQUEST_ID.match(rid) else os.urandom(16).hex()
 
     app.before_request(auth.check_request)  # before the limiter: limits count per API key
 
@@ -60,9 +60,9 @@ def create_app(config: dict | None = None) -> Flask:
             resp.headers["X-Request-ID"] = rid
         elapsed = time.perf_counter() - g.get("start", time.perf_counter())
         route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        status = str(resp.status_code)
-        metrics.REQUESTS.labels(request.method, route, status).inc()
-        metrics.LATENCY.labels(request.method, route, status).observe(elapsed)
+        counter, histogram = metrics.children(request.method, route, resp.status_code)
+        counter.inc()
+        histogram.observe(elapsed)
         if access_log is not None:
             key = g.get("api_key")
             access_log.write({

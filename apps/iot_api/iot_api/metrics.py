@@ -24,6 +24,19 @@ POOL_MAX = Gauge("iot_api_db_pool_connections_max", "Pool size limit",
                  multiprocess_mode="livesum")
 
 
+_children: dict = {}
+
+
+def children(method: str, route: str, status: int):
+    """The (counter, histogram) children for one label set, looked up once per process."""
+    key = (method, route, status)
+    pair = _children.get(key)
+    if pair is None:
+        labels = (method, route, str(status))
+        pair = _children[key] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+    return pair
+
+
 def render() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
