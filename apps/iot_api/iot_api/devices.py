@@ -32,11 +32,13 @@ def _body(model):
 def _check_id(device_id: str) -> None:
     # An id that cannot exist (pattern) is simply not found; it never reaches SQL.
     if not _ID.match(device_id):
-        raise ApiError(404, f"no device with id {device_id[:80]!r}")
+        raise ApiError(404, f"no device with id {device_id[:80]!r}",
+                       [{"field": "device_id", "message": "no such device"}])
 
 
 def _not_found(device_id):
-    return ApiError(404, f"no device with id {device_id!r}")
+    return ApiError(404, f"no device with id {device_id!r}",
+                    [{"field": "device_id", "message": "no such device"}])
 
 
 def _etag(version: int) -> str:

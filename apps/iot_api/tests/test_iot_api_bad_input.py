@@ -142,7 +142,7 @@ def test_injection_in_device_path(client, keys, devices, counts, inj, method, su
         if method == "put" else None)
     r = getattr(client, method)(f"/api/v1/devices/{inj}{suffix}", json=body,
                                 headers=hdr(keys[scope], **{"If-Match": '"1"'}))
-    assert r.status_code == 404 and r.mimetype == "application/problem+json"
+    _assert_problem(r, 404, "device_id")
     assert counts() == before
 
 
