@@ -3,7 +3,6 @@ the end), a fresh migrated schema emptied before each test, an app, and API keys
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 
 import psycopg2
 import pytest
@@ -11,9 +10,8 @@ import pytest
 from iot_api import auth, create_app
 from iot_api.migrate import migrate
 from iot_api.pgserver import PgServer, PostgresUnavailable
+from iot_api_helpers import TABLES
 
-TABLES = ("readings", "devices", "device_configs", "device_config_history", "api_keys",
-          "idempotency_keys", "iot")
 
 
 @pytest.fixture(scope="session")
@@ -82,10 +80,6 @@ def keys(clean_db):
     return out
 
 
-def hdr(key: str, **extra) -> dict:
-    return {"Authorization": f"Bearer {key}", **extra}
-
-
 @pytest.fixture
 def counts(clean_db):
     def _counts() -> dict:
@@ -109,18 +103,3 @@ def devices(clean_db):
                         (did, json.dumps({"temperature_setpoint": 22.0, "humidity_setpoint": 45.0,
                                           "sampling_interval_s": 60, "enabled": True})))
     return ["ac-1", "ac-2"]
-
-
-BASE_TIME = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-def reading(device_id="ac-1", i=0, **over) -> dict:
-    r = {
-        "device_id": device_id,
-        "measured_at": (BASE_TIME + timedelta(seconds=i)).isoformat(),
-        "temperature_current": 23.5, "temperature_desired": 22.0, "humidity": 41.0,
-        "pressure": 1012.5, "air_quality": 35.0, "voltage": 229.8, "current": 2.4,
-        "power": 550.0, "is_on": True, "status": "cooling", "location": "bldg-a/floor-1",
-    }
-    r.update(over)
-    return r

@@ -3,7 +3,7 @@ is unchanged (real PostgreSQL)."""
 import json
 
 import pytest
-from conftest import TABLES, hdr, reading
+from iot_api_helpers import TABLES, hdr, reading
 
 pytestmark = pytest.mark.integration
 

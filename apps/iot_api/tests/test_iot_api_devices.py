@@ -1,6 +1,6 @@
 """Device management and the configuration document with ETag / If-Match and history."""
 import pytest
-from conftest import hdr, reading
+from iot_api_helpers import hdr, reading
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
-from conftest import hdr
+from iot_api_helpers import hdr
 
 pytestmark = pytest.mark.integration
 EXAMPLES = 20

@@ -6,7 +6,7 @@ import json
 import logging
 
 import pytest
-from conftest import hdr, reading
+from iot_api_helpers import hdr, reading
 
 from iot_api.logs import JsonFormatter
 

@@ -4,7 +4,7 @@ import json
 import re
 
 import pytest
-from conftest import hdr, reading
+from iot_api_helpers import hdr, reading
 
 from iot_api.migrate import available
 from iot_api.pgserver import free_port

@@ -3,7 +3,7 @@ import gzip
 import json
 
 import pytest
-from conftest import hdr, reading
+from iot_api_helpers import hdr, reading
 
 pytestmark = pytest.mark.integration
 
