@@ -40,10 +40,11 @@ def json_text(text: str | bytes, status: int = 200, headers: dict | None = None,
     accepts it and ``compress`` is set (the big list endpoints)."""
     body = text.encode() if isinstance(text, str) else text
     resp = Response(body, status=status, mimetype=JSON)
-    if compress and len(body) > 1024 and "gzip" in request.headers.get("Accept-Encoding", ""):
-        resp.set_data(gzip.compress(body, compresslevel=1, mtime=0))
-        resp.headers["Content-Encoding"] = "gzip"
+    if compress:
         resp.headers["Vary"] = "Accept-Encoding"
+        if len(body) > 1024 and "gzip" in request.headers.get("Accept-Encoding", ""):
+            resp.set_data(gzip.compress(body, compresslevel=1, mtime=0))
+            resp.headers["Content-Encoding"] = "gzip"
     for k, v in (headers or {}).items():
         resp.headers[k] = v
     return resp
