@@ -6,8 +6,9 @@
 Starts its own PostgreSQL (private, temp dir, free port), migrates, seeds devices, readings and
 the reference table, creates API keys, measures a raw psycopg2 COPY baseline, starts gunicorn on
 127.0.0.1, and drives it with k6 (constant-arrival-rate, open model) on the same machine. For
-each endpoint it steps the arrival rate from the target up (x1.2) or down (x0.7) to find the
-highest sustained rate, then runs at half of it and reports p99. Everything is bounded: each
+each endpoint it steps the arrival rate from the target up (x1.2) or down (x0.7), then once
+halfway between the last sustained and the first failed rate, to find the highest sustained
+rate; then it runs at half of it and reports p99. Everything is bounded: each
 step lasts --step seconds (default 10), the whole run takes about 6 to 9 minutes. Traffic goes
 only to 127.0.0.1.
 
@@ -212,15 +213,18 @@ class K6:
 
 
 def find_max(k6: K6, endpoint: dict, start: float, max_steps: int) -> tuple[dict, dict | None]:
-    """Step from `start`: up x1.2 while sustained, else down x0.7 until sustained."""
+    """Step from `start`: up x1.2 while sustained, else down x0.7 until sustained; then one
+    step halfway between the highest sustained and the lowest failed rate."""
     first = k6.run(endpoint, start)
     best = first if first["sustained"] else None
+    failed = None if first["sustained"] else start
     rate = start
     for _ in range(max_steps - 1):
         if first["sustained"]:
             rate *= 1.2
             res = k6.run(endpoint, rate)
             if not res["sustained"]:
+                failed = rate
                 break
             best = res
         else:
@@ -229,6 +233,13 @@ def find_max(k6: K6, endpoint: dict, start: float, max_steps: int) -> tuple[dict
             if res["sustained"]:
                 best = res
                 break
+            failed = rate
+    if best is not None and failed is not None:
+        mid = (best["rate_target"] + failed) / 2
+        if mid - best["rate_target"] >= 2:
+            res = k6.run(endpoint, mid)
+            if res["sustained"]:
+                best = res
     return first, best
 
 
