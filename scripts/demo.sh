@@ -1,16 +1,40 @@
 #!/usr/bin/env bash
-# make demo / make demo-down. Until the host deployment lands (site.yml on local podman nodes,
-# then the smoke benchmark through the k6 role), this says what it will do and fails honestly.
+# make demo: the whole loop on this machine against inventories/local.
+#   up:   venv + collections, test-host image, local node containers, site.yml, smoke benchmark
+#   down: remove the node containers, their network and the generated local credentials
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cat <<'MSG'
-make demo will:
-  1. create .venv and the collections (scripts/bootstrap.sh)
-  2. build the test-host image if missing (scripts/testhost.sh image)
-  3. start the local node containers (playbooks/local.yml)
-  4. run playbooks/site.yml against inventories/local
-  5. run the smoke benchmark through the k6 role (playbooks/benchmark.yml)
-  6. print where the API, Prometheus and the benchmark report are
+ROOT=$(pwd)
+INVENTORY=inventories/local
+
+bash scripts/bootstrap.sh
+export PATH=$ROOT/.venv/bin:$PATH ANSIBLE_CONFIG=$ROOT/ansible.cfg
+playbook() { ansible-playbook -i "$INVENTORY" "$@"; }
+
+case "${1:-up}" in
+  up)
+    start=$SECONDS
+    bash scripts/testhost.sh image
+    eval "$(bash scripts/testhost.sh env)"
+    echo "demo: starting the local nodes"; playbook playbooks/local.yml
+    echo "demo: deploying (site.yml)"; playbook playbooks/site.yml
+    echo "demo: smoke benchmark (k6 role)"; playbook playbooks/benchmark.yml -e k6_preset=smoke
+    report=$(ls -td results/local/smoke/*/ 2>/dev/null | head -n 1)
+    cat <<MSG
+
+demo: done in $((SECONDS - start)) s
+  IoT API (nginx on dsa-local-app)  http://127.0.0.1:8080/api/v1/openapi.json   (readiness: /readyz)
+  API keys for the demo              $INVENTORY/.credentials/ (mode 0600, git-ignored)
+  Prometheus (on dsa-local-db)       http://127.0.0.1:9090/targets
+  Benchmark report                   ${report:-results/local/smoke/}report.html
+  Remove everything                  make demo-down
 MSG
-echo "demo: not available yet: the host deployment (site.yml, local nodes) is still being built" >&2
-exit 1
+    ;;
+  down)
+    eval "$(bash scripts/testhost.sh env)"
+    playbook playbooks/local.yml -e local_state=absent
+    rm -rf "$INVENTORY/.credentials"
+    echo "demo: removed the local nodes, their network and the generated credentials"
+    ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac

@@ -15,6 +15,8 @@ STAGES=("${@:-${ALL_STAGES[@]}}")
 bash scripts/bootstrap.sh || { echo "test: bootstrap failed" >&2; exit 1; }
 export PATH=$ROOT/.venv/bin:$PATH
 export ANSIBLE_CONFIG=$ROOT/ansible.cfg
+# Only the checkout's collections: a stray install under ~/.ansible must not shadow this tree.
+export ANSIBLE_COLLECTIONS_PATH=$ROOT/.cache/collections
 
 ensure_postgresql() {
   command -v initdb >/dev/null || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && return 0

@@ -115,3 +115,19 @@ def test_the_good_base_inventory_passes(tmp_path):
     path.write_text(yaml.safe_dump(GOOD))
     result = _validate(path)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.integration
+def test_generated_secrets_are_never_read_as_inventory(tmp_path):
+    """Secrets live in a hidden .credentials/ beside the inventory: Ansible parses every other file
+    in an inventory directory as a source, which would print a password as a host name."""
+    inventory = tmp_path / "inv"
+    (inventory / ".credentials").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text(yaml.safe_dump(GOOD))
+    (inventory / ".credentials" / "iot_api_db").write_text("Sup3rSecretPassw0rd\n")
+    result = subprocess.run([str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(inventory), "--list"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    assert "db1" in result.stdout and "Sup3rSecretPassw0rd" not in result.stdout + result.stderr
+    for path in (ROOT / "inventories").rglob("*.yml"):
+        text = path.read_text()
+        assert "'/credentials/" not in text and '}}/credentials"' not in text, f"{path}: secrets must go to .credentials/"
