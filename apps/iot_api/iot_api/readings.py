@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from . import db, metrics
 from .auth import require
 from .errors import ApiError, from_validation
-from .schemas import ONE_READING, ReadingsQuery, StatsQuery
+from .schemas import EARLIEST, ONE_READING, ReadingsQuery, StatsQuery
 from .util import decode_cursor, encode_cursor, json_obj, json_text, parse_query, require_json_body
 
 bp = Blueprint("readings", __name__, url_prefix="/api/v1")
@@ -33,11 +33,12 @@ FUTURE_SLACK = timedelta(days=1)
 
 def _copy_text(readings) -> str:
     # Every text field was matched against a pattern without tab, newline or backslash, so no
-    # COPY escaping is needed; numbers use repr (exact round trip), booleans t/f.
+    # COPY escaping is needed; numbers use repr (exact round trip), booleans t/f; measured_at is
+    # the validated RFC 3339 text as sent.
     out = []
     append = out.append
     for r in readings:
-        append(f"{r.device_id}\t{r.measured_at.isoformat()}\t{r.temperature_current!r}\t"
+        append(f"{r.device_id}\t{r.measured_at}\t{r.temperature_current!r}\t"
                f"{r.temperature_desired!r}\t{r.humidity!r}\t{r.pressure!r}\t{r.air_quality!r}\t"
                f"{r.voltage!r}\t{r.current!r}\t{r.power!r}\t{'t' if r.is_on else 'f'}\t"
                f"{r.status}\t{r.location}\n")
@@ -60,11 +61,22 @@ def _parse(raw: bytes):
         raise from_validation(e) from None
     readings = [parsed] if single else parsed
     latest = datetime.now(timezone.utc) + FUTURE_SLACK
-    bad = [i for i, r in enumerate(readings) if r.measured_at > latest]
+    parse = datetime.fromisoformat
+    bad = []
+    for i, r in enumerate(readings):
+        try:
+            t = parse(r.measured_at)
+        except ValueError:
+            bad.append((i, "not a valid date and time"))
+            continue
+        if t < EARLIEST:
+            bad.append((i, "measured_at is before 2000-01-01"))
+        elif t > latest:
+            bad.append((i, "measured_at is more than one day in the future"))
     if bad:
         raise ApiError(422, "the request failed validation", [
-            {"field": ("" if single else f"[{i}].") + "measured_at",
-             "message": "measured_at is more than one day in the future"} for i in bad])
+            {"field": ("" if single else f"[{i}].") + "measured_at", "message": msg}
+            for i, msg in bad[:100]])
     return readings, single
 
 

@@ -51,6 +51,10 @@ BAD_BODIES = [
     ("time before 2000", reading(measured_at="1999-12-31T23:59:59Z"), 422, "measured_at"),
     ("time far in the future", reading(measured_at="2999-01-01T00:00:00Z"), 422, "measured_at"),
     ("not a time", reading(measured_at="yesterday"), 422, "measured_at"),
+    ("impossible date", reading(measured_at="2026-02-30T00:00:00Z"), 422, "measured_at"),
+    ("impossible offset", reading(measured_at="2026-01-01T00:00:00+25:00"), 422, "measured_at"),
+    ("space instead of T", reading(measured_at="2026-01-01 00:00:00Z"), 422, "measured_at"),
+    ("non-ASCII digits", reading(measured_at="٢٠٢٦-01-01T00:00:00Z"), 422, "measured_at"),
     ("status outside the set", reading(status="exploding"), 422, "status"),
     ("status wrong case", reading(status="COOLING"), 422, "status"),
     ("NaN", b'{"device_id": "ac-1", "measured_at": "2026-01-01T00:00:00Z", "temperature_current": NaN,'

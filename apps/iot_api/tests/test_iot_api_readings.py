@@ -40,6 +40,17 @@ def test_batch_is_written_and_retry_does_not_duplicate(client, keys, devices, co
     assert counts()["readings"] == 305
 
 
+def test_timestamps_with_offsets_and_fractions_are_stored_exactly(client, keys, devices, clean_db):
+    sent = ["2026-01-01T12:00:00.5+05:30", "2026-01-01T06:30:00.500001Z", "2026-01-01T00:00:00-08:00"]
+    r = post(client, keys["write"], [reading(i=0, measured_at=t) for t in sent])
+    assert r.status_code == 201 and r.get_json()["inserted"] == 3
+    with clean_db.cursor() as cur:
+        cur.execute("SELECT measured_at FROM readings ORDER BY measured_at")
+        stored = [row[0] for row in cur.fetchall()]
+    from datetime import datetime
+    assert stored == sorted(datetime.fromisoformat(t) for t in sent)
+
+
 def test_duplicates_inside_one_batch_are_written_once(client, keys, devices, counts):
     r = post(client, keys["write"], [reading(i=1), reading(i=1, humidity=50.0), reading(i=2)])
     assert r.status_code == 201 and r.get_json()["inserted"] == 2
