@@ -102,8 +102,11 @@ def seed(dsn: str):
 def copy_baseline(dsn: str, seconds: float, connections: int, base: datetime) -> dict:
     """Raw psycopg2 COPY of 500-row batches (text prepared in advance), one transaction per
     batch, into the same readings table; rows/s over `seconds`."""
-    texts = [copy_text((base + timedelta(hours=k)).strftime("%Y-%m-%dT%H"))
-             for k in range(int(seconds * 1200 / BATCH) + 50)]  # enough for 600k rows/s
+    # Enough prepared batches for 100,000 rows/s over the whole window (measured rates on this
+    # machine are far lower); if they run out first, the rate is taken over the shorter time.
+    parts = copy_text("@P@").split("@P@")
+    texts = [(base + timedelta(hours=k)).strftime("%Y-%m-%dT%H").join(parts)
+             for k in range(int(seconds * 200) + 10)]
     import threading
     counter = [0]
     lock = threading.Lock()
@@ -312,16 +315,24 @@ def main():
             if ep["key"] == "ingest":
                 base1 = copy_baseline(pg.dsn, args.step, 1, datetime(2010, 1, 1, tzinfo=timezone.utc))
                 base2 = copy_baseline(pg.dsn, args.step, 2, datetime(2012, 1, 1, tzinfo=timezone.utc))
-                baseline = max(base1["rows_per_s"], base2["rows_per_s"])
-                log(f"  raw COPY baseline: {base1['rows_per_s']:,.0f} rows/s (1 connection), "
+                log(f"  raw COPY baseline before: {base1['rows_per_s']:,.0f} rows/s (1 connection), "
                     f"{base2['rows_per_s']:,.0f} rows/s (2 connections)")
                 entry["copy_baseline_rows_per_s"] = {"1": base1["rows_per_s"], "2": base2["rows_per_s"]}
-                ep["target_rps"] = 0.5 * baseline / BATCH
+                ep["target_rps"] = 0.5 * max(base1["rows_per_s"], base2["rows_per_s"]) / BATCH
             log(f"{ep['name']}: stepping from {ep['target_rps']:.0f}/s")
             first, best = find_max(k6, ep, ep["target_rps"], args.max_steps)
             entry.update({"target_rps": ep["target_rps"], "at_target": first, "max": best})
             if best:
                 entry["half"] = k6.run(ep, best["rate_target"] / 2)
+            if ep["key"] == "ingest":
+                # Measure the baseline again right after: other load on a shared machine drifts
+                # within minutes; the API is compared with the mean of the two brackets.
+                after1 = copy_baseline(pg.dsn, args.step, 1, datetime(2014, 1, 1, tzinfo=timezone.utc))
+                after2 = copy_baseline(pg.dsn, args.step, 2, datetime(2016, 1, 1, tzinfo=timezone.utc))
+                log(f"  raw COPY baseline after: {after1['rows_per_s']:,.0f} rows/s (1 connection), "
+                    f"{after2['rows_per_s']:,.0f} rows/s (2 connections)")
+                entry["copy_baseline_after_rows_per_s"] = {"1": after1["rows_per_s"],
+                                                          "2": after2["rows_per_s"]}
             results["endpoints"][ep["key"]] = entry
         if "iot" in results["endpoints"] and not args.skip_nocache:
             # Informational: GET /iot with the snapshot-validated body cache turned off, i.e.
@@ -372,10 +383,13 @@ def report(results):
             continue
         if key == "ingest":
             rows = maxrate * BATCH
-            base = max(e["copy_baseline_rows_per_s"].values())
+            before = max(e["copy_baseline_rows_per_s"].values())
+            after = max(e["copy_baseline_after_rows_per_s"].values())
+            base = (before + after) / 2
             ok = best is not None and rows >= 0.5 * base
             target = (f"{rows:,.0f} rows/s = {rows / base * 100:.0f}% of raw COPY "
-                      f"{base:,.0f} rows/s (>= 50%)")
+                      f"{base:,.0f} rows/s (>= 50%; best of 1/2 connections, mean of "
+                      f"{before:,.0f} before and {after:,.0f} after)")
         else:
             bound = {"read": 20, "iot": 100, "create": 100}[key]
             ok = best is not None and maxrate >= 0.97 * e["target_rps"] and first["sustained"]
