@@ -25,16 +25,17 @@ loglevel = _env("IOT_API_LOG_LEVEL", "info").lower()
 preload_app = False
 proc_name = "iot-api"
 
-# prometheus_client's multiprocess mode needs a shared directory, known before the app imports
-# prometheus_client. A private one is created (and emptied) when the operator sets none.
-if not _env("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="iot-api-prom-")
-    _owned_prom_dir = True
-else:
-    _owned_prom_dir = False
+# prometheus_client's multiprocess mode needs a directory shared by the workers and known before
+# they import the app (preload_app is off, so the master never imports prometheus_client).
+# on_starting creates a private one when the operator sets none, and on_exit removes it.
+_owned_prom_dir = None
 
 
 def on_starting(server):
+    global _owned_prom_dir
+    if not _env("PROMETHEUS_MULTIPROC_DIR"):
+        _owned_prom_dir = tempfile.mkdtemp(prefix="iot-api-prom-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _owned_prom_dir
     d = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(d, exist_ok=True)
     for name in os.listdir(d):
@@ -53,4 +54,4 @@ def child_exit(server, worker):
 
 def on_exit(server):
     if _owned_prom_dir:
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+        shutil.rmtree(_owned_prom_dir, ignore_errors=True)
