@@ -2,30 +2,16 @@
 import json
 import os
 import re
-import shlex
 import uuid
 from datetime import datetime, timezone
 
 import pytest
 
+from conftest import http as curl
+
 PORTS = (8001, 8002)
 NGINX = "http://127.0.0.1:80"
 KEY_NAME = "molecule-admin"
-
-
-def curl(host, method, url, key=None, body=None, headers=()):
-    """Return (status, headers text, body text) of one request made inside the container."""
-    args = ["curl", "-sS", "-X", method, "-D", "/dev/stderr", "-w", "\n%{http_code}", url]
-    if key:
-        args += ["-H", f"Authorization: Bearer {key}"]
-    if body is not None:
-        args += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
-    for header in headers:
-        args += ["-H", header]
-    out = host.run(" ".join(shlex.quote(a) for a in args))
-    assert out.rc == 0, out.stderr
-    text, _, status = out.stdout.rpartition("\n")
-    return int(status), out.stderr, text
 
 
 @pytest.fixture(scope="module")
