@@ -8,6 +8,7 @@ service recovers by itself when PostgreSQL comes back after an outage.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import threading
@@ -212,6 +213,22 @@ def execute_prepared(sql: str, params) -> int:
     with connection() as conn, conn.cursor() as cur:
         _prepared(cur, sql, params)
         return cur.rowcount
+
+
+def copy_in(cur, sql: str, text: str) -> None:
+    """``COPY ... FROM STDIN`` of ``text``. psycopg2 refuses COPY while a cooperative wait
+    callback is installed (gevent workers, psycogreen); the callback is lifted for the COPY alone,
+    which then blocks this worker's event loop for its few milliseconds as a sync worker would.
+    No other greenlet can run in between, so none of them sees the callback missing."""
+    callback = psycopg2.extensions.get_wait_callback()
+    if callback is None:
+        cur.copy_expert(sql, io.StringIO(text))
+        return
+    psycopg2.extensions.set_wait_callback(None)
+    try:
+        cur.copy_expert(sql, io.StringIO(text))
+    finally:
+        psycopg2.extensions.set_wait_callback(callback)
 
 
 def execute(sql: str, params=None) -> int:

@@ -1,9 +1,9 @@
 """gunicorn settings from the environment (``IOT_API_*``); used by ``iot-api serve``.
 
 The defaults are the worker class and count chosen by measurement on the 2-core build machine
-(see docs/benchmarks.md). gevent is not offered: making psycopg2 cooperative (psycogreen's wait
-callback) disables COPY ("copy_expert cannot be used with an asynchronous callback"), and COPY is
-the ingestion path.
+(see docs/benchmarks.md). Under ``gevent`` every worker makes psycopg2 cooperative (psycogreen's
+wait callback) right after the fork, so a request waiting on PostgreSQL lets the others run;
+``db.copy_in`` lifts the callback for COPY, which psycopg2 refuses in that mode.
 """
 import os
 import shutil
@@ -43,8 +43,18 @@ def on_starting(server):
             os.unlink(os.path.join(d, name))
 
 
-if worker_class not in ("sync", "gthread"):
-    raise RuntimeError(f"IOT_API_WORKER_CLASS must be sync or gthread, not {worker_class!r}")
+WORKER_CLASSES = ("gevent", "gthread", "sync")
+if worker_class not in WORKER_CLASSES:
+    raise RuntimeError(f"IOT_API_WORKER_CLASS must be one of {', '.join(WORKER_CLASSES)},"
+                       f" not {worker_class!r}")
+# greenlets per gevent worker; more would only queue for the pool's connections
+worker_connections = int(_env("IOT_API_WORKER_CONNECTIONS", "1000"))
+
+
+def post_fork(server, worker):
+    if worker_class == "gevent":
+        from psycogreen.gevent import patch_psycopg
+        patch_psycopg()
 
 
 def child_exit(server, worker):

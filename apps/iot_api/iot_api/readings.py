@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -135,7 +134,7 @@ def post_readings():
             try:
                 # Fast path: plain COPY into the table (the common case: no retries).
                 with db.transaction(conn) as cur:
-                    cur.copy_expert(COPY_READINGS, io.StringIO(text))
+                    db.copy_in(cur, COPY_READINGS, text)
                     inserted = n
                     body = json.dumps({"received": n, "inserted": n, "duplicates": 0})
                     if key:
@@ -145,7 +144,7 @@ def post_readings():
                 # only rows whose natural key (device_id, measured_at) is new.
                 with db.transaction(conn) as cur:
                     cur.execute(STAGE)
-                    cur.copy_expert(COPY_STAGE, io.StringIO(text))
+                    db.copy_in(cur, COPY_STAGE, text)
                     cur.execute(MERGE_STAGE)
                     inserted = cur.rowcount
                     body = json.dumps({"received": n, "inserted": inserted,

@@ -1,6 +1,8 @@
 """PostgreSQL stopped mid-run under a real gunicorn: requests get 503 + Retry-After, the service
 recovers without a restart when PostgreSQL returns, and every reading acknowledged with 201 is
-in the database exactly once (also after the client retries what failed)."""
+in the database exactly once (also after the client retries what failed). Run under both worker
+classes the app offers for production: gthread, and gevent with the cooperative driver (where
+COPY runs with the wait callback lifted)."""
 import http.client
 import json
 import os
@@ -29,8 +31,8 @@ def private_pg():
     server.cleanup()
 
 
-@pytest.fixture
-def api(private_pg, tmp_path):
+@pytest.fixture(params=["gthread", "gevent"])
+def api(request, private_pg, tmp_path):
     conn = psycopg2.connect(private_pg.dsn)
     with conn, conn.cursor() as cur:
         cur.execute("INSERT INTO devices (id, name, location) VALUES ('ac-1', 'AC', 'lab')")
@@ -38,7 +40,8 @@ def api(private_pg, tmp_path):
     conn.close()
     port = free_port()
     env = {**os.environ, "IOT_API_DATABASE_URL": private_pg.dsn, "IOT_API_BIND": f"127.0.0.1:{port}",
-           "IOT_API_WORKERS": "2", "IOT_API_RATE_LIMIT": "off", "IOT_API_RETRY_AFTER_SECONDS": "1",
+           "IOT_API_WORKERS": "2", "IOT_API_WORKER_CLASS": request.param,
+           "IOT_API_RATE_LIMIT": "off", "IOT_API_RETRY_AFTER_SECONDS": "1",
            "IOT_API_POOL_TIMEOUT": "2", "IOT_API_CONNECT_TIMEOUT": "2",
            "IOT_API_ACCESS_LOG": "false", "IOT_API_LOG_LEVEL": "WARNING"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -49,7 +52,7 @@ def api(private_pg, tmp_path):
     deadline = time.monotonic() + 20
     while True:
         try:
-            status, _, _ = request(port, "GET", "/readyz")
+            status, _, _ = http_request(port, "GET", "/readyz")
             if status == 200:
                 break
         except OSError:
@@ -63,7 +66,7 @@ def api(private_pg, tmp_path):
     log.close()
 
 
-def request(port, method, path, body=None, headers=None):
+def http_request(port, method, path, body=None, headers=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -91,7 +94,8 @@ def test_outage_503_recovery_and_exactly_once(private_pg, api):
         nonlocal seq
         start, seq = seq, seq + 5
         try:
-            status, hdrs, _ = request(port, "POST", "/api/v1/readings", json.dumps(batch(start)), headers)
+            status, hdrs, _ = http_request(port, "POST", "/api/v1/readings",
+                                           json.dumps(batch(start)), headers)
         except OSError:
             status, hdrs = None, {}
         statuses.append((phase, status))
@@ -113,7 +117,7 @@ def test_outage_503_recovery_and_exactly_once(private_pg, api):
     outage = [s for p, s in statuses if p == "outage"]
     assert outage and all(s == 503 for s in outage), outage
     assert all(ra == "1" for ra in retry_afters)
-    status, hdrs, _ = request(port, "GET", "/readyz")
+    status, hdrs, _ = http_request(port, "GET", "/readyz")
     assert status == 503 and hdrs.get("Retry-After") == "1"
 
     private_pg.start()  # same data directory and port; gunicorn is not touched
@@ -124,7 +128,7 @@ def test_outage_503_recovery_and_exactly_once(private_pg, api):
         time.sleep(0.01)
     assert recovered == 20, statuses[-10:]
     assert proc.poll() is None  # no restart
-    assert request(port, "GET", "/readyz")[0] == 200
+    assert http_request(port, "GET", "/readyz")[0] == 200
 
     conn = psycopg2.connect(private_pg.dsn)
     with conn.cursor() as cur:
@@ -137,7 +141,8 @@ def test_outage_503_recovery_and_exactly_once(private_pg, api):
 
     # the client retries what failed: afterwards everything sent is stored exactly once
     for start in failed:
-        status, _, _ = request(port, "POST", "/api/v1/readings", json.dumps(batch(start)), headers)
+        status, _, _ = http_request(port, "POST", "/api/v1/readings", json.dumps(batch(start)),
+                                    headers)
         assert status == 201
     with conn.cursor() as cur:
         cur.execute("SELECT count(*), count(DISTINCT measured_at) FROM readings")
@@ -146,7 +151,7 @@ def test_outage_503_recovery_and_exactly_once(private_pg, api):
     assert total == distinct == seq
 
     # /metrics aggregates both gunicorn workers (prometheus multiprocess mode)
-    status, _, body = request(port, "GET", "/metrics")
+    status, _, body = http_request(port, "GET", "/metrics")
     text = body.decode()
     line = next(ln for ln in text.splitlines()
                 if ln.startswith('iot_api_readings_ingested_total{route="/api/v1/readings"}'))
