@@ -186,16 +186,27 @@ def fetch_all(sql: str, params=None):
 
 
 _PLACEHOLDER = re.compile(r"%s")
+_statements: dict[str, tuple[str, str]] = {}
+
+
+def _statement(sql: str, nparams: int) -> tuple[str, str]:
+    """(name, PREPARE text) for ``sql``, derived once per process."""
+    known = _statements.get(sql)
+    if known is None:
+        name = "iot_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+        counter = iter(range(1, nparams + 1))
+        text = f"PREPARE {name} AS " + _PLACEHOLDER.sub(lambda m: f"${next(counter)}", sql)
+        known = _statements[sql] = (name, text)
+    return known
 
 
 def _prepared(cur, sql: str, params) -> None:
     """Run ``sql`` (with %s placeholders) as a server-side prepared statement: the hot queries
     are parsed and planned once per connection instead of once per request."""
     conn = cur.connection
-    name = "iot_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+    name, prepare = _statement(sql, len(params))
     if name not in conn.prepared:
-        counter = iter(range(1, len(params) + 1))
-        cur.execute(f"PREPARE {name} AS " + _PLACEHOLDER.sub(lambda m: f"${next(counter)}", sql))
+        cur.execute(prepare)
         conn.prepared.add(name)
     if params:
         cur.execute(f"EXECUTE {name} (" + ", ".join(["%s"] * len(params)) + ")", params)
