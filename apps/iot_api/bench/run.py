@@ -319,8 +319,8 @@ def main():
                          " as in the tests, so the disk of the build machine is not measured)")
     ap.add_argument("--skip-nocache", action="store_true",
                     help="skip the informational GET /iot run with the body cache off")
-    ap.add_argument("--floor", action="store_true",
-                    help="also drive a no-op Flask app (bench/floor_app.py) at the read and"
+    ap.add_argument("--skip-floor", action="store_true",
+                    help="skip the no-op Flask app (bench/floor_app.py) driven at the read and"
                          " create target rates: the cost of k6 and the HTTP stack alone")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
@@ -410,14 +410,15 @@ def main():
             if best:
                 entry["half"] = k6.run(ep, best["rate_target"] / 2)
             results["endpoints"]["iot_nocache"] = entry
-        if args.floor:
+        floor_keys = [k for k in ("read", "create") if k in results["endpoints"]]
+        if floor_keys and not args.skip_floor:
             # The same gunicorn settings serving an app that does nothing: what k6 and the HTTP
             # stack alone cost per request here, at each target rate.
             api.stop()
             api = Api(pg.dsn, args, workdir, app="floor_app:app", ready_path="/healthz")
             k6.api_pid = api.proc.pid
             floor = {}
-            for key in ("read", "create"):
+            for key in floor_keys:
                 ep = next(e for e in endpoints if e["key"] == key)
                 probe = {"name": f"no-op Flask at {ep['target_rps']}/s", "method": "GET",
                          "path": "/healthz", "expect": 200, "headers": {}, "base": api.base,
