@@ -9,7 +9,7 @@ Traffic goes only to 127.0.0.1 (a server this script starts), bounded in time.
 
 Prints wall times (median of --reps) for:
   direct    k6 run --no-usage-report --quiet script.js      (the script k6_run generated)
-  runner    module_utils.k6_runner.run(): validate, render, preflight, run, parse, write result
+  runner    module_utils.k6.runner.run(): validate, render, preflight, run, parse, write result
   ansible   ansible localhost -m dsa.platform.k6_run       (adds Ansible's module start-up)
 and the overhead of runner and ansible over direct in % of direct's wall time; then a max-rate run
 (closed model, no think time) with k6's and the server's CPU use, so a server-bound figure shows.
@@ -31,8 +31,8 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 sys.path.insert(0, os.path.join(ROOT, '.cache', 'collections'))
 
-from ansible_collections.dsa.platform.plugins.module_utils import k6_runner  # noqa: E402
-from ansible_collections.dsa.platform.plugins.module_utils.k6_spec import normalize_spec  # noqa: E402
+from ansible_collections.dsa.platform.plugins.module_utils.k6 import runner as k6_runner  # noqa: E402
+from ansible_collections.dsa.platform.plugins.module_utils.k6.spec import normalize_spec  # noqa: E402
 
 BODY = b'{"status":"ok"}'
 RESPONSE = (b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n' % len(BODY)) + BODY
@@ -196,7 +196,7 @@ def main():
                 'requests': [{'path': '/healthz', 'expect': {'status': 200, 'json_keys': ['status']}}]}
         # the script k6_run generates, run by k6 itself
         script = os.path.join(work, 'script.js')
-        from ansible_collections.dsa.platform.plugins.module_utils.k6_script import render_script
+        from ansible_collections.dsa.platform.plugins.module_utils.k6.script import render_script
         with open(script, 'w') as handle:
             handle.write(render_script(normalize_spec(spec), os.path.join(work, 'direct-summary.json')))
 

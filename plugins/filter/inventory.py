@@ -1,6 +1,6 @@
-"""Inventory checks for playbooks/validate.yml (logic in plugins/module_utils/inventory_checks.py)."""
+"""Inventory checks for playbooks/validate.yml (logic in plugins/module_utils/checks/inventory.py)."""
 
-from ansible_collections.dsa.platform.plugins.module_utils import inventory_checks
+from ansible_collections.dsa.platform.plugins.module_utils.checks import inventory as inventory_checks
 
 
 class FilterModule:

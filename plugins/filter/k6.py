@@ -8,13 +8,13 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.dsa.platform.plugins.module_utils.k6_report import (
+from ansible_collections.dsa.platform.plugins.module_utils.k6.report import (
     RATIO_METRICS,
     add_ratios,
     row_from_result,
     to_markdown,
 )
-from ansible_collections.dsa.platform.plugins.module_utils.k6_spec import SpecError, parse_duration
+from ansible_collections.dsa.platform.plugins.module_utils.k6.spec import SpecError, parse_duration
 
 
 def k6_table(results):

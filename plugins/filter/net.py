@@ -1,8 +1,8 @@
-"""Filters for network addresses (the rules are in plugins/module_utils/netcheck.py)."""
+"""Filters for network addresses (the rules are in plugins/module_utils/checks/netcheck.py)."""
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.dsa.platform.plugins.module_utils.netcheck import invalid_networks as _invalid_networks
+from ansible_collections.dsa.platform.plugins.module_utils.checks.netcheck import invalid_networks as _invalid_networks
 
 
 def invalid_networks(values):

@@ -1,8 +1,8 @@
-"""Filters for kernel settings (the rules are in plugins/module_utils/sysctl_floor.py)."""
+"""Filters for kernel settings (the rules are in plugins/module_utils/os_tuning/sysctl_floor.py)."""
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.dsa.platform.plugins.module_utils.sysctl_floor import merge, plan
+from ansible_collections.dsa.platform.plugins.module_utils.os_tuning.sysctl_floor import merge, plan
 
 
 def sysctl_floor(desired, current, directions=None):

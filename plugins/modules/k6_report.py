@@ -124,7 +124,7 @@ files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dsa.platform.plugins.module_utils.k6_report import ReportError, build_report
+from ansible_collections.dsa.platform.plugins.module_utils.k6.report import ReportError, build_report
 
 
 def main():

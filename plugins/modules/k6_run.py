@@ -459,7 +459,7 @@ cmd:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dsa.platform.plugins.module_utils.k6_runner import K6RunError, run
+from ansible_collections.dsa.platform.plugins.module_utils.k6.runner import K6RunError, run
 
 
 def argument_spec():

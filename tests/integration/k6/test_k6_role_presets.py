@@ -6,7 +6,7 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.dsa.platform.plugins.module_utils.k6_spec import normalize_spec
+from ansible_collections.dsa.platform.plugins.module_utils.k6.spec import normalize_spec
 
 ROLE = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', 'roles', 'k6'))
 

@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from ansible_collections.dsa.platform.plugins.module_utils.k6_runner import K6RunError, run
-from ansible_collections.dsa.platform.plugins.module_utils.k6_summary import latency_over_time
+from ansible_collections.dsa.platform.plugins.module_utils.k6.runner import K6RunError, run
+from ansible_collections.dsa.platform.plugins.module_utils.k6.summary import latency_over_time
 
 pytestmark = pytest.mark.integration
 

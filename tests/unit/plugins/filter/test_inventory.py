@@ -1,4 +1,4 @@
-from ansible_collections.dsa.platform.plugins.module_utils.inventory_checks import (
+from ansible_collections.dsa.platform.plugins.module_utils.checks.inventory import (
     address_problems,
     network_problems,
     port_problems,

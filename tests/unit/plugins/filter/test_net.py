@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.dsa.platform.plugins.filter.net import FilterModule, invalid_networks
-from ansible_collections.dsa.platform.plugins.module_utils.netcheck import network_problem
+from ansible_collections.dsa.platform.plugins.module_utils.checks.netcheck import network_problem
 
 
 @pytest.mark.parametrize("value", ["10.0.0.0/8", "192.168.56.0/24", "192.0.2.7/32", "0.0.0.0/0", "fd00::/64", "::1/128", "2001:db8::/32"])

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from ansible_collections.dsa.platform.plugins.module_utils.k6_report import (
+from ansible_collections.dsa.platform.plugins.module_utils.k6.report import (
     ReportError,
     add_ratios,
     build_report,

@@ -14,14 +14,14 @@ import sys
 
 import pytest
 
-from ansible_collections.dsa.platform.plugins.module_utils.k6_script import (
+from ansible_collections.dsa.platform.plugins.module_utils.k6.script import (
     SAMPLER_JS,
     render_sampler_probe,
     render_script,
     string_template_js,
     template_js,
 )
-from ansible_collections.dsa.platform.plugins.module_utils.k6_spec import normalize_spec, parse_duration
+from ansible_collections.dsa.platform.plugins.module_utils.k6.spec import normalize_spec, parse_duration
 
 
 def _k6():

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from ansible_collections.dsa.platform.plugins.module_utils.k6_spec import (
+from ansible_collections.dsa.platform.plugins.module_utils.k6.spec import (
     SpecError,
     format_duration,
     normalize_spec,

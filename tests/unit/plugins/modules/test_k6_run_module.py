@@ -10,7 +10,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.dsa.platform.plugins.module_utils import k6_runner
+from ansible_collections.dsa.platform.plugins.module_utils.k6 import runner as k6_runner
 from ansible_collections.dsa.platform.plugins.modules import k6_run
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'k6_fixtures')

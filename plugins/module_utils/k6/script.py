@@ -27,7 +27,7 @@ __metaclass__ = type
 
 import json
 
-from ansible_collections.dsa.platform.plugins.module_utils.k6_spec import (
+from ansible_collections.dsa.platform.plugins.module_utils.k6.spec import (
     format_duration,
     parse_template_string,
 )

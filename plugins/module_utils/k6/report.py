@@ -19,7 +19,7 @@ import io
 import os
 import re
 
-from ansible_collections.dsa.platform.plugins.module_utils.k6_summary import (
+from ansible_collections.dsa.platform.plugins.module_utils.k6.summary import (
     SummaryError,
     latency_over_time,
     load_summary,

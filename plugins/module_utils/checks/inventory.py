@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import netaddr
 
-from ansible_collections.dsa.platform.plugins.module_utils.netcheck import invalid_networks
+from ansible_collections.dsa.platform.plugins.module_utils.checks.netcheck import invalid_networks
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 

@@ -29,9 +29,9 @@ try:
 except ImportError:  # pragma: no cover
     from urlparse import urlsplit  # type: ignore
 
-from ansible_collections.dsa.platform.plugins.module_utils.k6_spec import SpecError, normalize_spec
-from ansible_collections.dsa.platform.plugins.module_utils.k6_script import render_script
-from ansible_collections.dsa.platform.plugins.module_utils.k6_summary import SummaryError, load_summary
+from ansible_collections.dsa.platform.plugins.module_utils.k6.spec import SpecError, normalize_spec
+from ansible_collections.dsa.platform.plugins.module_utils.k6.script import render_script
+from ansible_collections.dsa.platform.plugins.module_utils.k6.summary import SummaryError, load_summary
 
 EXIT_THRESHOLDS_FAILED = 99
 # k6 exit codes worth naming in messages (go.k6.io/k6/errext/exitcodes).

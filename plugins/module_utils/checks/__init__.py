@@ -1,0 +1,1 @@
+"""Inventory preflight checks: each function returns problem strings that name the variable."""

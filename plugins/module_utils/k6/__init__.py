@@ -1,0 +1,1 @@
+"""k6 load tests: spec validation, script rendering, running, summaries and reports."""

@@ -1,0 +1,1 @@
+"""Kernel settings for the os_tuning role (never lower a value)."""
