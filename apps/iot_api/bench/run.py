@@ -16,8 +16,6 @@ A step is "sustained" when k6 achieved >= 97 % of the offered rate, dropped < 1 
 iterations, >= 99.5 % of responses had the expected status, and p95 stayed under the
 endpoint's latency bound (the target's p95 bound; 250 ms for batch ingestion).
 """
-from __future__ import annotations
-
 import argparse
 import io
 import json
@@ -36,11 +34,14 @@ import psycopg2
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+# the private PostgreSQL is a test helper, deliberately outside the installed package
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 from iot_api import auth  # noqa: E402
 from iot_api.migrate import migrate  # noqa: E402
-from iot_api.pgserver import PgServer, free_port  # noqa: E402
-from iot_api.reference import GENERATE, _STATUSES  # noqa: E402
+from iot_api.reference import GENERATE, STATUSES as REFERENCE_STATUSES  # noqa: E402
+from iot_api.schemas import STATUSES  # noqa: E402
+from iot_api_pgserver import PgServer, free_port  # noqa: E402
 
 DEVICES = 100
 BATCH = 500
@@ -93,7 +94,7 @@ def row_values(i: int, ts: str):
     """The i-th reading of a batch (same shape and values for the API body and the COPY text)."""
     dev = f"dev-{i % DEVICES:03d}"
     return (dev, ts, 20.0 + (i % 50) / 10, 22.0, 40.0 + (i % 30), 1010.5, 30.0 + i % 40,
-            229.5, 2.25 + (i % 7) / 10, 510.0 + i % 90, i % 3 != 0, _STATUSES[i % 6],
+            229.5, 2.25 + (i % 7) / 10, 510.0 + i % 90, i % 3 != 0, STATUSES[i % 6],
             f"bldg-{i % 5}/floor-{i % 10}")
 
 
@@ -128,7 +129,7 @@ def seed(dsn: str):
         for h in range(40):
             prefix = (base + timedelta(hours=h)).strftime("%Y-%m-%dT%H")
             cur.copy_expert(f"COPY readings ({COLS}) FROM STDIN", io.StringIO(copy_text(prefix)))
-        cur.execute(GENERATE, (_STATUSES, len(_STATUSES), 10000))
+        cur.execute(GENERATE, (list(REFERENCE_STATUSES), len(REFERENCE_STATUSES), 10000))
         _, write_key = auth.create_key(cur, "bench-write", ["write"])
         _, read_key = auth.create_key(cur, "bench-read", ["read"])
     with conn.cursor() as cur:

@@ -1,6 +1,4 @@
 """IoT REST API for smart buildings (Flask application factory)."""
-from __future__ import annotations
-
 import os
 import re
 import time
@@ -16,7 +14,7 @@ def create_app(config: dict | None = None) -> Flask:
     from flask_cors import CORS
     from flask_limiter import Limiter
 
-    from . import auth, commands, devices, errors, logs, metrics, ops, readings, reference
+    from . import auth, cli, devices, errors, logs, metrics, ops, readings, reference
     from .config import Settings
     from .schemas import batch_adapter
 
@@ -79,8 +77,8 @@ def create_app(config: dict | None = None) -> Flask:
     for name in ("ops.healthz", "ops.readyz", "ops.prometheus", "ops.openapi"):
         limiter.exempt(app.view_functions[name])
     if settings.reference_routes:
-        app.register_blueprint(reference.make_blueprint(settings.reference_open))
+        app.register_blueprint(reference.make_blueprint(settings))
         if settings.reference_open:
             limiter.exempt(app.blueprints["reference"])
-    commands.register(app)
+    cli.register(app)
     return app

@@ -4,8 +4,6 @@ Scopes are ordered: ``admin`` implies ``write`` implies ``read``. A key is sent 
 ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Looked-up keys are cached per process
 for ``key_cache_seconds`` (so a revocation takes effect within that delay).
 """
-from __future__ import annotations
-
 import hashlib
 import secrets
 import threading

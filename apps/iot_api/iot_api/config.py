@@ -2,8 +2,6 @@
 
 ``create_app(config)`` takes a mapping that overrides the environment, which the tests use.
 """
-from __future__ import annotations
-
 import os
 from dataclasses import dataclass, field, fields
 from urllib.parse import quote
@@ -53,6 +51,8 @@ class Settings:
     reference_routes: bool = False
     reference_open: bool = False      # True: no API key needed on /iot* (benchmark only)
     reference_cache: bool = True      # GET /iot body cache validated by the database snapshot
+    # pod_name of GET /iot on hosts when POD_NAME is unset (the systemd unit sets <host>:<port>)
+    instance: str = ""
 
     @classmethod
     def from_env(cls, overrides: dict | None = None, environ=None) -> "Settings":

@@ -5,8 +5,6 @@ The pool is created lazily in each process (gunicorn forks workers), waits up to
 threads/greenlets), and throws away every idle connection when one turns out broken, so the
 service recovers by itself when PostgreSQL comes back after an outage.
 """
-from __future__ import annotations
-
 import hashlib
 import io
 import os

@@ -1,6 +1,4 @@
 """Device management and the per-device configuration document (ETag / If-Match, history)."""
-from __future__ import annotations
-
 import json
 import re
 

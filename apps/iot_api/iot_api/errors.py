@@ -3,8 +3,6 @@
 Body: ``{type, title, status, detail, instance, request_id, errors: [{field, message}]}``.
 No stack trace ever reaches the client; 500s are logged with the trace and the request id.
 """
-from __future__ import annotations
-
 import json
 import logging
 import math

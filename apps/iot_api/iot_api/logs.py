@@ -1,6 +1,4 @@
 """Structured JSON logs (one object per line) for the access log and application messages."""
-from __future__ import annotations
-
 import json
 import logging
 import sys

@@ -1,8 +1,6 @@
 """Prometheus metrics. Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by the gunicorn config
 before this module is imported) switches prometheus_client to its multiprocess mode and
 /metrics aggregates every worker."""
-from __future__ import annotations
-
 import os
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge,

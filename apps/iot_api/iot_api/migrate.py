@@ -2,8 +2,6 @@
 
 Running it again is a no-op (the applied versions are recorded in ``schema_migrations``).
 """
-from __future__ import annotations
-
 import re
 from importlib import resources
 

@@ -1,13 +1,12 @@
 """The OpenAPI 3.1 document served at /api/v1/openapi.json. Request schemas come from the
 pydantic models, so validation and documentation cannot drift; a test checks that every route
 under /api/v1 is documented with its methods and nothing else is."""
-from __future__ import annotations
-
 from functools import lru_cache
 
 from pydantic.json_schema import models_json_schema
 
 from . import schemas
+from .reference import STATUSES as REFERENCE_STATUSES
 
 REF = "#/components/schemas/{model}"
 
@@ -137,14 +136,30 @@ def _document(batch_limit: int, reference: bool) -> dict:
                              "responses": {"200": {"description": "text exposition format"}}}},
     }
     if reference:
-        paths["/iot"] = {"get": _op("Reference: latest N rows", "read",
-                                    params=_query_params(schemas.ReferenceListQuery),
-                                    responses={"200": _json("rows", {"type": "array"})})}
-        paths["/iot/create"] = {"get": _op("Reference: write N random rows", "write",
-                                           params=_query_params(schemas.ReferenceCreateQuery),
-                                           responses={"200": _json("created count")})}
-        paths["/iot/create_table"] = {"get": _op("Reference: create the table", "admin",
-                                                 responses={"200": _json("ready")})}
+        # The reference workload requests /iot/ as well as /iot: both answer 200 (no redirect).
+        row = {"type": "object", "properties": {
+            "id": {"type": "integer"}, "is_on": {"type": "boolean"},
+            "status": {"enum": list(REFERENCE_STATUSES)}, "location": {"type": "string"},
+            "measured_at": {"type": "string", "format": "date-time"},
+            **{f: {"type": "number"} for f in ("temperature_current", "temperature_desired",
+                                               "humidity", "pressure", "air_quality", "voltage",
+                                               "current", "power")}}}
+        rows = {"type": "object", "required": ["node_name", "pod_name", "result"], "properties": {
+            "node_name": {"type": "string", "description": "NODE_NAME, else the host name"},
+            "pod_name": {"type": "string", "description": "POD_NAME, else the gunicorn instance"},
+            "result": {"type": "array", "items": row, "description": "newest first"}}}
+        ref_ops = {
+            "/iot": {"get": _op("Reference: latest N rows, with the replica that answered", "read",
+                                params=_query_params(schemas.ReferenceListQuery),
+                                responses={"200": _json("rows", rows)})},
+            "/iot/create": {"get": _op("Reference: write N random rows", "write",
+                                       params=_query_params(schemas.ReferenceCreateQuery),
+                                       responses={"200": _json("created count")})},
+            "/iot/create_table": {"get": _op("Reference: create the table", "admin",
+                                             responses={"200": _json("ready")})},
+        }
+        for path, item in ref_ops.items():
+            paths[path] = paths[path + "/"] = item
     return {
         "openapi": "3.1.0",
         "info": {"title": "IoT API", "version": "1.0.0",

@@ -1,6 +1,4 @@
 """Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document."""
-from __future__ import annotations
-
 from flask import Blueprint, Response, current_app
 
 from . import db, metrics

@@ -1,6 +1,4 @@
 """Readings: batch ingestion with COPY, filtered keyset-paginated reads, per-bucket statistics."""
-from __future__ import annotations
-
 import hashlib
 import json
 import re

@@ -12,10 +12,16 @@ generate_series with random()) instead of generating them in Python and sending 
 measured on the 2-core build machine, Python generation of 500 rows per request capped COPY at
 about 125,000 rows/s, below the 250,000 rows/s target; server-side generation sends no row data
 at all. See docs/benchmarks.md.
-"""
-from __future__ import annotations
 
+Fidelity to the reference API: every path answers 200 with and without a trailing slash (the
+reference workload requests ``/iot/``; no redirect), ``GET /iot`` wraps the rows as
+``{"node_name", "pod_name", "result": [...]}`` so that a load test sees which replica answered,
+and ``/iot/create`` writes only the reference table's status values.
+"""
 import gzip
+import json
+import os
+import socket
 import threading
 from importlib import resources
 
@@ -23,8 +29,11 @@ from flask import Blueprint, Response, current_app, request
 
 from . import db, metrics
 from .auth import require
-from .schemas import STATUSES, ReferenceCreateQuery, ReferenceListQuery
+from .schemas import ReferenceCreateQuery, ReferenceListQuery
 from .util import json_obj, json_text, parse_query
+
+# The status values of the reference table (not the readings API's device states).
+STATUSES = ("actuating", "ventilator", "heater", "cooling", "off")
 
 FIELDS = ("id, temperature_current, temperature_desired, humidity, pressure, air_quality,"
           " voltage, current, power, is_on, status, location, measured_at")
@@ -77,15 +86,39 @@ def _respond(body: bytes, gz: bytes | None) -> Response:
     return resp
 
 
-def make_blueprint(open_access: bool) -> Blueprint:
+def replica_names(instance: str = "", environ=None) -> tuple[str, str]:
+    """(node_name, pod_name) of this process: NODE_NAME and POD_NAME (set by the Kubernetes
+    downward API); on hosts the host name and the gunicorn instance, IOT_API_INSTANCE (the
+    systemd unit sets it) or else ``<host name>:<port of IOT_API_BIND>``."""
+    environ = os.environ if environ is None else environ
+    host = socket.gethostname()
+    node = environ.get("NODE_NAME") or host
+    pod = environ.get("POD_NAME") or instance
+    if not pod:
+        bind = environ.get("IOT_API_BIND", "127.0.0.1:8000")
+        pod = f"{host}:{bind if bind.startswith('unix:') else bind.rsplit(':', 1)[-1]}"
+    return node, pod
+
+
+def envelope(node: str, pod: str) -> tuple[bytes, bytes]:
+    """The bytes before and after the rows' JSON array in a GET /iot body (per-process
+    constants, so a cached body carries them too)."""
+    head = json.dumps({"node_name": node, "pod_name": pod})[:-1] + ', "result": '
+    return head.encode(), b"}"
+
+
+def make_blueprint(settings) -> Blueprint:
     bp = Blueprint("reference", __name__)
+    open_access = settings.reference_open
 
     def guard(scope):
         return (lambda f: f) if open_access else require(scope)
 
     cache = LatestCache()
+    head, tail = envelope(*replica_names(settings.instance))
 
-    @bp.get("/iot")
+    # strict_slashes=False: /iot/ is the same route as /iot, answered directly (no redirect)
+    @bp.get("/iot", strict_slashes=False)
     @guard("read")
     def latest():
         q = parse_query(ReferenceListQuery)
@@ -98,14 +131,14 @@ def make_blueprint(open_access: bool) -> Blueprint:
         snapshot, text = db.fetch_one_prepared(
             "SELECT pg_current_snapshot()::text, coalesce(json_agg(t ORDER BY t.id DESC), '[]')::text"
             f" FROM (SELECT {FIELDS} FROM iot ORDER BY id DESC LIMIT %s) t", (q.limit,))
+        body = head + text.encode() + tail
         if not use_cache:
-            return json_text(text, compress=True)
-        body = text.encode()
+            return json_text(body, compress=True)
         gz = gzip.compress(body, compresslevel=1, mtime=0) if len(body) > 1024 else None
         cache.put(q.limit, snapshot, body, gz)
         return _respond(body, gz)
 
-    @bp.get("/iot/create")
+    @bp.get("/iot/create", strict_slashes=False)
     @guard("write")
     def create():
         q = parse_query(ReferenceCreateQuery)
@@ -113,7 +146,7 @@ def make_blueprint(open_access: bool) -> Blueprint:
         metrics.INGESTED.labels("/iot/create").inc(n)
         return json_obj({"created": n})
 
-    @bp.get("/iot/create_table")
+    @bp.get("/iot/create_table", strict_slashes=False)
     @guard("admin")
     def create_table():
         db.execute(CREATE_TABLE)

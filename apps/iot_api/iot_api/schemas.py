@@ -1,8 +1,6 @@
 """Request models (pydantic v2). Bodies are validated strictly from the raw bytes
 (``TypeAdapter.validate_json``): no type coercion, unknown fields rejected, NaN/Infinity rejected,
 every value range-checked."""
-from __future__ import annotations
-
 from datetime import datetime, timezone
 from typing import Annotated, Literal, Optional
 

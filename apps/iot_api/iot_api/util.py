@@ -1,6 +1,4 @@
 """Small helpers shared by the blueprints: query parsing, JSON responses, gzip, cursors."""
-from __future__ import annotations
-
 import base64
 import gzip
 import json

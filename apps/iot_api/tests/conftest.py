@@ -1,7 +1,5 @@
 """Fixtures: a private PostgreSQL server for the whole session (free port, temp dir, removed at
 the end), a fresh migrated schema emptied before each test, an app, and API keys per scope."""
-from __future__ import annotations
-
 import json
 
 import psycopg2
@@ -9,9 +7,8 @@ import pytest
 
 from iot_api import auth, create_app
 from iot_api.migrate import migrate
-from iot_api.pgserver import PgServer, PostgresUnavailable
 from iot_api_helpers import TABLES
-
+from iot_api_pgserver import PgServer, PostgresUnavailable
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,5 @@
 """Helpers shared by the iot_api tests (a uniquely named module: several conftest.py files
 live in this repository, so tests must not import from ``conftest``)."""
-from __future__ import annotations
-
 from datetime import datetime, timedelta, timezone
 
 TABLES = ("readings", "devices", "device_configs", "device_config_history", "api_keys",

@@ -5,9 +5,10 @@ import re
 
 import pytest
 from iot_api_helpers import hdr, reading
+from iot_api_pgserver import free_port
 
 from iot_api.migrate import available
-from iot_api.pgserver import free_port
+from iot_api.reference import STATUSES as REFERENCE_STATUSES
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +94,10 @@ def _flask_routes(app, prefix="/api/v1"):
         if rule.rule.startswith(prefix) or rule.rule in ("/healthz", "/readyz", "/metrics") \
                 or rule.rule.startswith("/iot"):
             path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
-            out.setdefault(path, set()).update(m.lower() for m in rule.methods - {"HEAD", "OPTIONS"})
+            methods = {m.lower() for m in rule.methods - {"HEAD", "OPTIONS"}}
+            out.setdefault(path, set()).update(methods)
+            if not rule.strict_slashes:  # the same route also answers with a trailing slash
+                out.setdefault(path + "/", set()).update(methods)
     return out
 
 
@@ -114,6 +118,20 @@ def test_openapi_document_matches_the_routes(make_app, reference):
     assert reading_schema["properties"]["status"]["enum"][0] == "off"
 
 
+def test_openapi_documents_the_reference_envelope(make_app):
+    app = make_app(reference_routes="true", reference_open="true")
+    client = app.test_client()
+    doc = client.get("/api/v1/openapi.json").get_json()
+    client.get("/iot/create?n=2")
+    body = client.get("/iot/").get_json()
+    for path in ("/iot", "/iot/"):
+        schema = doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert set(schema["properties"]) == set(body) == set(schema["required"])
+        row = schema["properties"]["result"]["items"]
+        assert set(row["properties"]) == set(body["result"][0])
+        assert row["properties"]["status"]["enum"] == list(REFERENCE_STATUSES)
+
+
 def test_reference_routes_are_off_by_default(client, keys):
     for url in ("/iot", "/iot/create?n=5", "/iot/create_table"):
         assert client.get(url, headers=hdr(keys["admin"])).status_code == 404
@@ -127,7 +145,7 @@ def test_reference_routes_when_enabled(make_app, keys, counts):
     r = client.get("/iot/create?n=120", headers=hdr(keys["write"]))
     assert r.status_code == 200 and r.get_json() == {"created": 120}
     assert counts()["iot"] == 120
-    rows = client.get("/iot?limit=7", headers=hdr(keys["read"])).get_json()
+    rows = client.get("/iot?limit=7", headers=hdr(keys["read"])).get_json()["result"]
     assert len(rows) == 7 and [r["id"] for r in rows] == list(range(120, 113, -1))
     assert set(rows[0]) == {"id", "temperature_current", "temperature_desired", "humidity",
                             "pressure", "air_quality", "voltage", "current", "power", "is_on",
@@ -135,7 +153,7 @@ def test_reference_routes_when_enabled(make_app, keys, counts):
     assert all(16 <= r["temperature_current"] <= 32 for r in rows)
     default = client.get("/iot", headers=hdr(keys["read"], **{"Accept-Encoding": "gzip"}))
     assert default.headers["Content-Encoding"] == "gzip"
-    assert len(json.loads(gzip.decompress(default.get_data()))) == 120  # default limit is 500
+    assert len(json.loads(gzip.decompress(default.get_data()))["result"]) == 120  # limit 500
     assert client.get("/iot/create?n=0", headers=hdr(keys["write"])).status_code == 400
     assert client.get("/iot/create?n=abc", headers=hdr(keys["write"])).status_code == 400
     assert counts()["iot"] == 120
@@ -145,7 +163,7 @@ def test_reference_routes_open_for_benchmarks(make_app, counts):
     client = make_app(reference_routes="true", reference_open="true").test_client()
     assert client.get("/iot/create_table").status_code == 200
     assert client.get("/iot/create?n=3").status_code == 200
-    assert len(client.get("/iot").get_json()) == 3
+    assert len(client.get("/iot").get_json()["result"]) == 3
     assert client.get("/api/v1/devices").status_code == 401  # only /iot* is opened
 
 
@@ -155,10 +173,10 @@ def test_reference_latest_is_never_stale(make_app, clean_db, cache):
     including a write that was in flight when the body was cached."""
     client = make_app(reference_routes="true", reference_open="true", reference_cache=cache).test_client()
     client.get("/iot/create?n=3")
-    assert [r["id"] for r in client.get("/iot?limit=2").get_json()] == [3, 2]
-    assert [r["id"] for r in client.get("/iot?limit=2").get_json()] == [3, 2]
+    assert [r["id"] for r in client.get("/iot?limit=2").get_json()["result"]] == [3, 2]
+    assert [r["id"] for r in client.get("/iot?limit=2").get_json()["result"]] == [3, 2]
     client.get("/iot/create?n=2")
-    assert [r["id"] for r in client.get("/iot?limit=2").get_json()] == [5, 4]
+    assert [r["id"] for r in client.get("/iot?limit=2").get_json()["result"]] == [5, 4]
     clean_db.autocommit = False
     try:
         with clean_db.cursor() as cur:  # a writer whose transaction is still open
@@ -166,8 +184,56 @@ def test_reference_latest_is_never_stale(make_app, clean_db, cache):
                         " pressure, air_quality, voltage, current, power, is_on, status, location)"
                         " VALUES (20, 21, 40, 1000, 10, 230, 1, 230, true, 'off', 'x') RETURNING id")
             new_id = cur.fetchone()[0]
-            assert [r["id"] for r in client.get("/iot?limit=2").get_json()] == [5, 4]
+            assert [r["id"] for r in client.get("/iot?limit=2").get_json()["result"]] == [5, 4]
         clean_db.commit()
     finally:
         clean_db.autocommit = True
-    assert [r["id"] for r in client.get("/iot?limit=2").get_json()][0] == new_id
+    assert [r["id"] for r in client.get("/iot?limit=2").get_json()["result"]][0] == new_id
+
+
+def test_reference_paths_answer_with_and_without_a_trailing_slash(make_app, counts):
+    """The reference workload requests GET /iot/: every compatibility path answers 200 itself
+    on both spellings (a redirect is not what the reference API does)."""
+    client = make_app(reference_routes="true", reference_open="true").test_client()
+    for path in ("/iot/create_table", "/iot/create_table/"):
+        r = client.get(path)
+        assert r.status_code == 200 and "Location" not in r.headers, path
+    assert client.get("/iot/create?n=4").get_json() == {"created": 4}
+    assert client.get("/iot/create/?n=5").get_json() == {"created": 5}
+    assert counts()["iot"] == 9
+    for path in ("/iot", "/iot/", "/iot?limit=3", "/iot/?limit=3"):
+        r = client.get(path)
+        assert r.status_code == 200 and "Location" not in r.headers, path
+        assert [row["id"] for row in r.get_json()["result"]][:3] == [9, 8, 7], path
+
+
+def test_reference_create_writes_only_the_reference_statuses(make_app, admin_conn):
+    client = make_app(reference_routes="true", reference_open="true").test_client()
+    assert client.get("/iot/create?n=2000").status_code == 200
+    with admin_conn.cursor() as cur:
+        cur.execute("SELECT DISTINCT status FROM iot")
+        statuses = {r[0] for r in cur.fetchall()}
+    # 2000 uniform draws over 5 values: every value appears (a miss has probability < 1e-190)
+    assert statuses == {"actuating", "ventilator", "heater", "cooling", "off"}
+    rows = client.get("/iot?limit=2000").get_json()["result"]
+    assert {r["status"] for r in rows} == statuses
+
+
+@pytest.mark.parametrize("cache", ["true", "false"])
+def test_reference_envelope_names_the_replica(make_app, monkeypatch, cache):
+    """GET /iot wraps the rows as the reference does, naming the node and pod that answered,
+    also in a body served from the cache, gzip or not."""
+    monkeypatch.setenv("NODE_NAME", "node-7")
+    monkeypatch.setenv("POD_NAME", "iot-api-5d8f-x2")
+    client = make_app(reference_routes="true", reference_open="true",
+                      reference_cache=cache).test_client()
+    client.get("/iot/create?n=40")
+    for _ in range(2):  # the second request is a cache hit when the cache is on
+        plain = client.get("/iot")
+        gz = client.get("/iot", headers={"Accept-Encoding": "gzip"})
+        assert gz.headers["Content-Encoding"] == "gzip"
+        for body in (plain.get_data(), gzip.decompress(gz.get_data())):
+            doc = json.loads(body)
+            assert list(doc) == ["node_name", "pod_name", "result"]
+            assert doc["node_name"] == "node-7" and doc["pod_name"] == "iot-api-5d8f-x2"
+            assert [r["id"] for r in doc["result"]] == list(range(40, 0, -1))

@@ -16,7 +16,7 @@ import pytest
 
 from iot_api import auth
 from iot_api.migrate import migrate
-from iot_api.pgserver import PgServer, free_port
+from iot_api_pgserver import PgServer, free_port
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 2, 1, tzinfo=timezone.utc)

@@ -1,4 +1,6 @@
-"""Unit tests that need no database: settings, COPY text, error field names."""
+"""Unit tests that need no database: settings, COPY text, error field names, replica names."""
+import json
+
 import pytest
 
 from iot_api.config import Settings
@@ -56,3 +58,24 @@ def test_serve_execs_gunicorn_with_the_config_module():
     bad = subprocess.run([exe, "serve", "--check-config"], capture_output=True, text=True,
                          env={**os.environ, "IOT_API_WORKER_CLASS": "eventlet"}, timeout=60)
     assert bad.returncode != 0 and "gevent, gthread, sync" in bad.stderr
+
+
+def test_reference_replica_names_on_kubernetes_and_on_hosts():
+    import socket
+
+    from iot_api.reference import envelope, replica_names
+    host = socket.gethostname()
+    k8s = {"NODE_NAME": "node-1", "POD_NAME": "iot-api-abc", "IOT_API_BIND": "0.0.0.0:8000"}
+    assert replica_names("ignored", environ=k8s) == ("node-1", "iot-api-abc")
+    # hosts: the systemd unit's IOT_API_INSTANCE, else host name and gunicorn port
+    assert replica_names("web-1:8001", environ={}) == (host, "web-1:8001")
+    assert replica_names(environ={"IOT_API_BIND": "[::1]:8003"}) == (host, f"{host}:8003")
+    assert replica_names(environ={}) == (host, f"{host}:8000")
+    head, tail = envelope("n\"1", "p")
+    assert json.loads(head + b"[1, 2]" + tail) == {"node_name": 'n"1', "pod_name": "p",
+                                                   "result": [1, 2]}
+
+
+def test_settings_take_the_instance_name():
+    s = Settings.from_env(environ={"IOT_API_INSTANCE": "web-1:8001"})
+    assert s.instance == "web-1:8001"

@@ -1,11 +1,13 @@
-"""A private, throwaway PostgreSQL server for tests and benchmarks (never a system service).
+"""A private, throwaway PostgreSQL server for the tests and the benchmark (never a system service).
+
+Test-only: it lives outside the ``iot_api`` package so that it is not in the wheel the hosts
+install. Imported as ``iot_api_pgserver`` (a unique name: pytest puts this directory on sys.path;
+bench/run.py adds it).
 
 Finds the distribution's binaries (``pg_config --bindir``, /usr/lib/postgresql/*/bin), runs
 ``initdb`` as the ``postgres`` system user when started as root, listens on 127.0.0.1 on a free
-port with its socket in the data directory's parent, and is stopped and removed by ``stop()``.
+port with its socket in the data directory's parent, and is stopped and removed by ``cleanup()``.
 """
-from __future__ import annotations
-
 import glob
 import os
 import secrets
@@ -108,10 +110,3 @@ class PgServer:
     def cleanup(self):
         self.stop("immediate")
         shutil.rmtree(self.base, ignore_errors=True)
-
-    def __enter__(self):
-        self.init().start().create_database()
-        return self
-
-    def __exit__(self, *exc):
-        self.cleanup()
