@@ -41,7 +41,10 @@ def url_problems(value, name):
     """An http(s) URL with a host, and no path beyond '/' (routes are the API's business)."""
     if not isinstance(value, str):
         return [f"{name}: must be a URL string, got {value!r}"]
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError as err:  # e.g. a bracketed host that is not an IPv6 address
+        return [f"{name}: {value!r} is not a URL ({err})"]
     problems = []
     if parts.scheme not in ("http", "https"):
         problems.append(f"{name}: {value!r} must start with http:// or https://")

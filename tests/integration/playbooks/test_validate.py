@@ -59,7 +59,7 @@ def _set(path, value):
 _DELETE = object()
 
 BAD = {
-    "platform missing": (_set(["vars", "dsa_platform"], _DELETE), "dsa_platform: not set"),
+    "platform empty": (_set(["vars", "dsa_platform"], ""), "dsa_platform: not set"),
     "platform unknown": (_set(["vars", "dsa_platform"], "swarm"), "dsa_platform: swarm is not one of host, microk8s"),
     "platform not shipped yet": (_set(["vars", "dsa_platform"], "microk8s"), "dsa_platform: microk8s is not available"),
     "two databases": (
@@ -115,6 +115,49 @@ def test_the_good_base_inventory_passes(tmp_path):
     path.write_text(yaml.safe_dump(GOOD))
     result = _validate(path)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.integration
+def test_an_inventory_without_dsa_platform_is_the_host_configuration(tmp_path):
+    """dsa_platform defaults to host in roles/platform; the checks see that default, so the host
+    rules apply (two databases are refused) and nothing else is reported."""
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(_mutated(_set(["vars", "dsa_platform"], _DELETE))))
+    assert _validate(path).returncode == 0
+    two_databases = _mutated(_set(["vars", "dsa_platform"], _DELETE))
+    two_databases["all"]["children"]["postgresql"]["hosts"]["api1"] = {}
+    path.write_text(yaml.safe_dump(two_databases))
+    result = _validate(path)
+    assert result.returncode != 0
+    assert "groups.postgresql: host mode runs exactly one PostgreSQL server" in result.stdout
+    assert "dsa_platform" not in result.stdout
+
+
+@pytest.mark.integration
+def test_every_problem_is_listed_in_one_run(tmp_path):
+    """Several mistakes at once: one run names all of them (global ones and per-host ones)."""
+    inventory = _mutated(_set(["vars", "dsa_api_url"], "ftp://api"))
+    inventory["all"]["vars"]["postgresql_allowed_networks"] = ["10.1.2.7/24"]
+    inventory["all"]["vars"]["iot_api_instances"] = 0
+    inventory["all"]["children"]["iot_api"]["hosts"]["api9"] = {}
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    result = _validate(path)
+    assert result.returncode != 0
+    for expected in ("dsa_api_url: 'ftp://api' must start with http://", "postgresql_allowed_networks[0]",
+                     "groups.nodes: api9 is in group iot_api but not in nodes", "iot_api_instances: must be at least 1 on api1"):
+        assert expected in result.stdout, expected
+
+
+@pytest.mark.integration
+def test_a_role_default_moves_with_the_platform_variable(tmp_path):
+    """The checks read the roles' defaults, which derive from the platform variables: moving
+    dsa_api_http_port onto the API's first instance port is a clash, found without naming any role variable."""
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(_mutated(_set(["vars", "dsa_api_http_port"], 8001))))
+    result = _validate(path)
+    assert result.returncode != 0
+    assert "port 8001 is already used by iot_api_nginx_port on api1" in result.stdout, result.stdout[-3000:]
 
 
 @pytest.mark.integration

@@ -31,6 +31,7 @@ def test_urls():
     assert url_problems("ftp://x", "dsa_api_url") == ["dsa_api_url: 'ftp://x' must start with http:// or https://"]
     assert "has an invalid port" in url_problems("http://h:99999", "dsa_api_url")[0]
     assert "has no host" in url_problems("http://", "dsa_api_url")[0]
+    assert url_problems("http://[api1]:80", "dsa_api_url")[0].startswith("dsa_api_url: 'http://[api1]:80' is not a URL")
 
 
 def test_port_clashes_name_both_variables():

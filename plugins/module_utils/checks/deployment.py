@@ -1,0 +1,174 @@
+"""The inventory preflight of playbooks/validate.yml, as plain functions over plain data.
+
+The action plugin ``dsa.platform.validate_inventory`` gathers the values (templated, so role
+defaults derived from the platform variables are resolved) and calls these. Every function
+returns a list of problems, each naming the variable or group to fix; nothing raises on bad
+input, so one run reports everything at once.
+"""
+import importlib
+
+from ansible_collections.dsa.platform.plugins.module_utils.checks.inventory import (
+    address_problems,
+    network_problems,
+    port_problems,
+    url_problems,
+)
+
+# Every deployment configuration the collection knows, and the ones this version ships.
+# The one place to change when microk8s ships: add it to AVAILABLE_PLATFORMS.
+PLATFORMS = ("host", "microk8s")
+AVAILABLE_PLATFORMS = ("host",)
+
+# Groups whose members must also be in `nodes` (the machines the collection manages).
+MEMBER_GROUPS = ("postgresql", "iot_api", "observability")
+
+# The variables host_problems reads for a host of each group in host mode (ports, instance
+# count, client networks). Their values come from the roles' own defaults, which the play
+# imports, or the inventory; never from here.
+HOST_VARIABLES = {
+    "nodes": ("node_exporter_port",),
+    "postgresql": ("postgresql_port", "postgresql_exporter_port", "postgresql_allowed_networks"),
+    "iot_api": ("iot_api_nginx_port", "iot_api_metrics_port", "iot_api_base_port", "iot_api_instances"),
+    "observability": ("observability_prometheus_listen",),
+}
+
+# A role version without these simply has no such port.
+OPTIONAL_VARIABLES = ("iot_api_metrics_port",)
+
+# Cluster checks for the orchestrated configuration: a module whose inventory_problems(groups,
+# hostvars) returns problem strings (owned by the microk8s work, imported only in that mode).
+CLUSTER_CHECKS_MODULE = "ansible_collections.dsa.platform.plugins.module_utils.microk8s.checks"
+
+
+def host_variables(group_names):
+    """The variables host_problems needs for a host in these groups (host mode)."""
+    names = []
+    for group in HOST_VARIABLES:
+        if group in group_names:
+            names.extend(HOST_VARIABLES[group])
+    return names
+
+
+def platform_problems(platform):
+    if platform is None or platform == "":
+        return ["dsa_platform: not set; use one of " + ", ".join(AVAILABLE_PLATFORMS)]
+    if platform not in PLATFORMS:
+        return [f"dsa_platform: {platform} is not one of " + ", ".join(PLATFORMS)]
+    if platform not in AVAILABLE_PLATFORMS:
+        return [f"dsa_platform: {platform} is not available in this version of dsa.platform; use "
+                + ", ".join(AVAILABLE_PLATFORMS)]
+    return []
+
+
+def node_problems(groups, node_addresses):
+    """Rules for every configuration. node_addresses: node -> its ansible_host (nodes that set one)."""
+    nodes = list(groups.get("nodes") or [])
+    problems = []
+    if not nodes:
+        problems.append("groups.nodes: the inventory needs a nodes group with the machines to manage")
+    for group in MEMBER_GROUPS:
+        for host in groups.get(group) or []:
+            if host not in nodes:
+                problems.append(f"groups.nodes: {host} is in group {group} but not in nodes")
+    seen = {}
+    for host, address in node_addresses.items():
+        if host in nodes:
+            seen.setdefault(address, []).append(host)
+    for address, hosts in seen.items():
+        if len(hosts) > 1:
+            problems.append(f"ansible_host: {address} is given to more than one node")
+    return problems
+
+
+def api_url_problems(api_url):
+    if api_url is None:
+        return ["dsa_api_url: not set; the URL the load generator uses to reach the API"]
+    return url_problems(api_url, "dsa_api_url")
+
+
+def host_group_problems(groups):
+    """Host mode: one database server, at least one API host, at most one Prometheus."""
+    problems = []
+    databases = groups.get("postgresql") or []
+    if len(databases) != 1:
+        problems.append("groups.postgresql: host mode runs exactly one PostgreSQL server; the inventory lists "
+                        f"{len(databases)}")
+    if not groups.get("iot_api"):
+        problems.append("groups.iot_api: at least one host must run the IoT API")
+    monitors = groups.get("observability") or []
+    if len(monitors) > 1:
+        problems.append(f"groups.observability: one Prometheus host is supported; the inventory lists {len(monitors)}")
+    return problems
+
+
+def cluster_problems(groups, hostvars, load=importlib.import_module):
+    """Orchestrated mode: the microk8s package's checks."""
+    return list(load(CLUSTER_CHECKS_MODULE).inventory_problems(groups, hostvars))
+
+
+def deployment_problems(platform, groups, node_addresses, api_url, hostvars=None):
+    """Problems of the inventory as a whole (checked once per run)."""
+    problems = platform_problems(platform)
+    problems.extend(node_problems(groups, node_addresses))
+    problems.extend(api_url_problems(api_url))
+    if platform == "host":
+        problems.extend(host_group_problems(groups))
+    elif platform == "microk8s" and platform in AVAILABLE_PLATFORMS:
+        problems.extend(cluster_problems(groups, hostvars or {}))
+    return problems
+
+
+def _listen_port(listen):
+    """The port of an "address:port" listen string (IPv6 addresses are bracketed)."""
+    return str(listen).rsplit(":", 1)[-1]
+
+
+def host_ports(group_names, values):
+    """Variable name -> the TCP port(s) this host uses for it, from the roles' variables."""
+    ports = {}
+    if "nodes" in group_names:
+        ports["node_exporter_port"] = values["node_exporter_port"]
+    if "postgresql" in group_names:
+        ports["postgresql_port"] = values["postgresql_port"]
+        ports["postgresql_exporter_port"] = values["postgresql_exporter_port"]
+    if "iot_api" in group_names:
+        ports["iot_api_nginx_port"] = values["iot_api_nginx_port"]
+        if values.get("iot_api_metrics_port") is not None:
+            ports["iot_api_metrics_port"] = values["iot_api_metrics_port"]
+        base, count = _int(values["iot_api_base_port"]), _int(values["iot_api_instances"])
+        ports["iot_api_base_port..+iot_api_instances"] = (
+            list(range(base, base + count)) if base is not None and count is not None else values["iot_api_base_port"])
+    if "observability" in group_names:
+        ports["observability_prometheus_listen"] = _listen_port(values["observability_prometheus_listen"])
+    return ports
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def host_problems(platform, host, group_names, address, values):
+    """Problems of one host: its address and, in host mode, its instance count and port plan.
+
+    address is its ansible_host (None when unset); values holds host_variables(group_names),
+    a missing one meaning the variable is undefined.
+    """
+    problems = []
+    if address is not None:
+        problems.extend(address_problems(address, f"ansible_host ({host})"))
+    if platform != "host":
+        return problems
+    missing = [name for name in host_variables(group_names) if name not in values and name not in OPTIONAL_VARIABLES]
+    for name in missing:
+        problems.append(f"{name}: not defined for {host} (the play must import the role that defines it)")
+    if missing:
+        return problems
+    if "postgresql" in group_names:
+        problems.extend(network_problems(values["postgresql_allowed_networks"], "postgresql_allowed_networks"))
+    if "iot_api" in group_names and not (_int(values["iot_api_instances"]) or 0) >= 1:
+        problems.append(f"iot_api_instances: must be at least 1 on {host}")
+    problems.extend(port_problems(host_ports(group_names, values), host))
+    return problems

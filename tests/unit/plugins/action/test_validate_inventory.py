@@ -1,0 +1,80 @@
+"""The validate_inventory action plugin: it templates the values it reads (role defaults that
+derive from platform variables), runs the whole-inventory checks on the play's first host only,
+and fails with every problem listed. A real TemplateEngine; no host is contacted."""
+from unittest import mock
+
+from ansible.parsing.dataloader import DataLoader
+from ansible.playbook.task import Task
+from ansible.template import Templar, trust_as_template
+
+from ansible_collections.dsa.platform.plugins.action.validate_inventory import ActionModule
+
+GROUPS = {"all": ["db1", "api1"], "nodes": ["db1", "api1"], "postgresql": ["db1"], "iot_api": ["api1"],
+          "observability": ["db1"]}
+
+
+def _run(host, extra=None, hostvars=None):
+    task_vars = {
+        "inventory_hostname": host,
+        "ansible_play_hosts_all": ["db1", "api1"],
+        "groups": GROUPS,
+        "group_names": [g for g, members in GROUPS.items() if host in members and g != "all"],
+        "hostvars": hostvars if hostvars is not None else {"db1": {"ansible_host": "10.1.1.10"},
+                                                           "api1": {"ansible_host": "10.1.2.11"}},
+        # what the imported roles contribute: platform variables and role defaults derived from them
+        "dsa_platform": "host",
+        "dsa_api_port": 8001,
+        "dsa_api_http_port": 80,
+        "dsa_api_url": "http://{{ hostvars['api1']['ansible_host'] }}",
+        "node_exporter_port": 9100,
+        "iot_api_base_port": "{{ dsa_api_port }}",
+        "iot_api_nginx_port": "{{ dsa_api_http_port }}",
+        "iot_api_instances": 2,
+        "postgresql_port": 5432,
+        "postgresql_exporter_port": 9187,
+        "postgresql_allowed_networks": ["10.1.2.0/24"],
+        "observability_prometheus_listen": "0.0.0.0:9090",
+    }
+    task_vars.update(extra or {})
+    # Inventory and role files are trusted template sources; plain test strings must be marked so.
+    task_vars = {k: trust_as_template(v) if isinstance(v, str) else v for k, v in task_vars.items()}
+    task = Task.load({"action": "dsa.platform.validate_inventory"})
+    task.args = {}
+    action = ActionModule(task, mock.MagicMock(), mock.MagicMock(), loader=DataLoader(),
+                          templar=Templar(loader=DataLoader(), variables=task_vars), shared_loader_obj=None)
+    return action.run(task_vars=task_vars)
+
+
+def test_a_good_inventory_passes_on_every_host():
+    for host in ("db1", "api1"):
+        result = _run(host)
+        assert not result.get("failed"), result
+        assert result["problems"] == [] and result["changed"] is False
+
+
+def test_role_defaults_are_templated_before_checking():
+    result = _run("api1", {"dsa_api_http_port": 8002})
+    assert result["failed"]
+    assert result["msg"] == ["iot_api_base_port..+iot_api_instances: port 8002 is already used by iot_api_nginx_port on api1"]
+
+
+def test_inventory_wide_problems_are_reported_by_the_first_host_only():
+    extra = {"dsa_api_url": "ftp://x"}
+    assert "dsa_api_url: 'ftp://x' must start with http:// or https://" in _run("db1", extra)["msg"]
+    assert not _run("api1", extra).get("failed")
+
+
+def test_duplicate_addresses_are_read_from_hostvars():
+    result = _run("db1", hostvars={"db1": {"ansible_host": "10.1.1.10"}, "api1": {"ansible_host": "10.1.1.10"}})
+    assert result["msg"] == ["ansible_host: 10.1.1.10 is given to more than one node"]
+
+
+def test_an_unresolvable_value_is_a_named_problem_not_a_crash():
+    result = _run("api1", {"iot_api_instances": "{{ nowhere_defined }}"})
+    assert result["failed"]
+    assert any(p.startswith("iot_api_instances: cannot be resolved for api1") for p in result["msg"]), result["msg"]
+
+
+def test_microk8s_is_refused_while_it_is_not_available():
+    result = _run("db1", {"dsa_platform": "microk8s"})
+    assert result["msg"] == ["dsa_platform: microk8s is not available in this version of dsa.platform; use host"]
