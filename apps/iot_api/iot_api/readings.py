@@ -12,7 +12,7 @@ from . import db, metrics
 from .auth import require
 from .errors import ApiError, from_validation
 from .schemas import EARLIEST, ONE_READING, ReadingsQuery, StatsQuery
-from .util import decode_cursor, encode_cursor, json_obj, json_text, parse_query, require_json_body
+from .util import decode_cursor, encode_cursor, json_text, parse_query, require_json_body
 
 bp = Blueprint("readings", __name__, url_prefix="/api/v1")
 
