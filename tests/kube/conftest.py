@@ -62,6 +62,18 @@ NODE_BEFORE: dict = {}
 
 
 @pytest.fixture(scope="session")
+def localkube_cli():
+    """Run scripts/localkube with arguments; returns the CompletedProcess."""
+    return localkube
+
+
+@pytest.fixture(scope="session")
+def localkube_node_before(localkube_node):
+    """The machine's state (kernel settings, iptables chains, ...) just before the node started."""
+    return NODE_BEFORE
+
+
+@pytest.fixture(scope="session")
 def localkube_node():
     from localkube import node
     NODE_BEFORE.update(node.snapshot())

@@ -1,0 +1,121 @@
+"""A localkube node runs real pods: an image built locally (no registry) reaches Running/Ready and
+serves through a ClusterIP Service (kube-proxy iptables), and `down` leaves the machine as it was."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+
+pytestmark = [pytest.mark.integration, pytest.mark.kube_node]
+
+FILES = Path(__file__).parent / "files"
+IMAGE = "localkube-echo:test-1"
+NODE_NAME = "pytest-node"  # conftest.NODE_NAME
+
+
+@pytest.fixture(scope="module")
+def api(localkube_node):
+    return config.new_client_from_config(config_file=str(localkube_node))
+
+
+def test_local_image_runs_and_serves_through_a_cluster_ip(localkube_node, localkube_cli, api):
+    localkube = localkube_cli
+    built = localkube("image", "build", "--tag", IMAGE, str(FILES / "echo"), timeout=900)
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert built.stdout.strip().splitlines()[-1] == f"localhost/{IMAGE}"
+    imported = localkube("image", "import", IMAGE, "--name", NODE_NAME, timeout=300)
+    assert imported.returncode == 0, imported.stderr[-3000:]
+
+    ns = f"t-{uuid.uuid4().hex[:8]}"
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    core.create_namespace({"metadata": {"name": ns}})
+    labels = {"app": "echo"}
+    apps.create_namespaced_deployment(ns, {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "echo"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"terminationGracePeriodSeconds": 5, "containers": [{
+                "name": "echo", "image": f"localhost/{IMAGE}", "imagePullPolicy": "Never",
+                "ports": [{"containerPort": 8080}],
+                "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 1},
+            }]}}}})
+    svc = core.create_namespaced_service(ns, {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo"},
+        "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]}})
+    cluster_ip = svc.spec.cluster_ip
+    assert cluster_ip.startswith("10.96.")
+
+    deadline = time.monotonic() + 90
+    pod = None
+    while time.monotonic() < deadline:
+        pods = core.list_namespaced_pod(ns, label_selector="app=echo").items
+        ready = [p for p in pods if p.status.phase == "Running" and any(
+            c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))]
+        if ready:
+            pod = ready[0]
+            break
+        time.sleep(0.5)
+    assert pod is not None, f"echo pod not Ready in 90s: {[(p.metadata.name, p.status.phase) for p in pods]}"
+
+    # Through the Service: kube-proxy's DNAT from the ClusterIP to the pod.
+    body = None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://{cluster_ip}/hello", timeout=2) as resp:
+                body = json.loads(resp.read())
+                break
+        except OSError:
+            time.sleep(0.5)
+    assert body == {"pod": pod.metadata.name, "path": "/hello"}
+    core.delete_namespace(ns)
+
+
+def _chains(tool: str) -> set[str]:
+    out = subprocess.run([f"{tool}-save"], capture_output=True, text=True, check=True).stdout
+    table, names = None, set()
+    for line in out.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line.startswith(":"):
+            names.add(f"{table}/{line[1:].split()[0]}")
+    return names
+
+
+def test_down_leaves_no_leftovers(localkube_node, localkube_cli, localkube_node_before):
+    localkube, NODE_BEFORE = localkube_cli, localkube_node_before
+    state_dir = localkube_node.parent
+    assert NODE_BEFORE, "the node fixture records the machine before start"
+    down = localkube("down", "--name", NODE_NAME, timeout=600)
+    assert down.returncode == 0, down.stderr[-3000:]
+    assert not state_dir.exists()
+    # No process of the cluster or of its containers.
+    mine = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
+                cgroup = (proc / "cgroup").read_text()
+            except OSError:
+                continue
+            if str(state_dir) in cmd or f"/run/dsa-localkube/{NODE_NAME}" in cmd or "/kubepods" in cgroup:
+                mine.append(cmd.replace("\0", " ")[:120])
+    assert mine == []
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert str(state_dir) not in mounts and "/run/dsa-localkube" not in mounts and "/run/netns/cni-" not in mounts
+    for tool in ("iptables", "ip6tables"):
+        new = {c for c in _chains(tool) - set(NODE_BEFORE["chains"].get(tool, []))
+               if c.split("/", 1)[1].startswith(("KUBE-", "CNI-"))}
+        assert new == set(), f"{tool} chains left: {sorted(new)}"
+    now = {k: Path("/proc/sys", k).read_text().strip() for k in NODE_BEFORE["sysctls"]}
+    assert now == NODE_BEFORE["sysctls"]
+    assert not Path("/sys/class/net/lkcni0").exists()
+    assert not any(Path("/sys/fs/cgroup").glob("*/kubepods")) or NODE_BEFORE["kubepods_cgroups"]
