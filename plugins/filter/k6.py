@@ -8,6 +8,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.dsa.platform.plugins.module_utils.k6 import capacity
 from ansible_collections.dsa.platform.plugins.module_utils.k6.report import (
     RATIO_METRICS,
     add_ratios,
@@ -62,6 +63,21 @@ def k6_markdown(rows, columns=None):
     return to_markdown(list(rows), columns)
 
 
+def k6_capacity_step(state, result, rate, p95_ms, max_error_rate):
+    """Capacity step-up state after the step at rate req/s (see module_utils/k6/capacity.py)."""
+    try:
+        return capacity.judge_step(state or capacity.initial_state(), result, rate, p95_ms, max_error_rate)
+    except capacity.CapacityError as exc:
+        raise AnsibleFilterError('k6_capacity_step: %s' % exc)
+
+
+def k6_capacity_result(state, steps):
+    """Highest sustained rate, the breaking rate and why, from the step-up state."""
+    if not isinstance(state, dict):
+        raise AnsibleFilterError('k6_capacity_result expects the state from k6_capacity_step')
+    return capacity.result(state, steps)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -69,4 +85,6 @@ class FilterModule(object):
             'k6_ratio': k6_ratio,
             'k6_markdown': k6_markdown,
             'k6_spec_seconds': k6_spec_seconds,
+            'k6_capacity_step': k6_capacity_step,
+            'k6_capacity_result': k6_capacity_result,
         }
