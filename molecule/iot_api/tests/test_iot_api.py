@@ -139,3 +139,26 @@ def test_write_then_read_through_nginx_balanced_over_both_instances(host, api_ke
     served = {port: after[port] - before[port] for port in PORTS}
     assert sum(served.values()) == 6
     assert all(n > 0 for n in served.values()), served
+
+
+def test_instances_listen_on_loopback_only(host):
+    """The default bind address keeps the gunicorn instances off the network; nginx fronts them."""
+    for port in PORTS:
+        assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening, port
+
+
+def test_prometheus_scrapes_each_instance_through_the_metrics_port(host):
+    for port in PORTS:
+        status, _, text = curl(host, "GET", f"http://127.0.0.1:9180/instances/{port}/metrics")
+        assert status == 200, (port, text[:200])
+        assert "iot_api_http_requests_total" in text
+    # Only the instances of this host are proxied, nothing else on the metrics port.
+    assert curl(host, "GET", "http://127.0.0.1:9180/instances/8003/metrics")[0] == 404
+    assert curl(host, "GET", "http://127.0.0.1:9180/api/v1/devices")[0] == 404
+
+
+def test_metrics_port_refuses_hosts_outside_the_allow_list(host):
+    """The container's own network address is neither loopback nor a monitoring host: 403."""
+    address = host.check_output("hostname -I").split()[0]
+    status, _, _ = curl(host, "GET", f"http://{address}:9180/instances/{PORTS[0]}/metrics")
+    assert status == 403

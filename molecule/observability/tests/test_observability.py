@@ -1,7 +1,8 @@
 """Verify observability (host mode) on a real systemd container (podman).
 
 The container is in the groups observability, postgresql and iot_api, with the host variables
-postgresql_exporter_port=19187, iot_api_base_port=18001 and iot_api_instances=3 (molecule.yml).
+dsa_postgresql_exporter_port=19187, dsa_api_port=18001, dsa_api_metrics_port=19180 and
+iot_api_instances=3 (molecule.yml). The node exporter comes from the node_exporter role.
 """
 import json
 import time
@@ -67,8 +68,10 @@ def test_config_has_the_inventory_targets(host):
     targets = {name: [t for sc in job["static_configs"] for t in sc["targets"]] for name, job in jobs.items()}
     assert targets["node"] == [f"{HOST}:9100"]
     assert targets["postgresql"] == [f"{HOST}:19187"]
-    assert targets["iot_api"] == [f"{HOST}:18001", f"{HOST}:18002", f"{HOST}:18003"]
-    assert jobs["iot_api"]["metrics_path"] == "/metrics"
+    # Every instance is scraped through the host's metrics proxy, labelled as the instance itself.
+    assert targets["iot_api"] == [f"{HOST}:19180"] * 3
+    assert [(sc["labels"]["instance"], sc["labels"]["__metrics_path__"]) for sc in jobs["iot_api"]["static_configs"]] == [
+        (f"{HOST}:{port}", f"/instances/{port}/metrics") for port in (18001, 18002, 18003)]
     assert host.run("promtool check config /etc/prometheus/prometheus.yml").rc == 0
 
 
