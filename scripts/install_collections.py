@@ -2,9 +2,11 @@
 """Install the collections this project needs without Galaxy.
 
 The `ansible` package on PyPI bundles the collections we depend on. We download that one
-wheel (pinned), unpack only the collections listed below into a collections path, and link
-this checkout in as `dsa.platform`, so ansible-playbook, ansible-lint and molecule find the
-roles and plugins by their fully qualified names. Re-running is a no-op once the stamp matches.
+wheel (pinned) and unpack only the collections listed below into a collections path. With
+--project it also links a checkout in as `dsa.platform`, so ansible-playbook, ansible-lint and
+molecule find the roles and plugins by their fully qualified names; without it, it only provides
+the dependencies, for an offline `ansible-galaxy collection install --offline` of the built
+tarball (see README). Re-running is a no-op once the stamp matches.
 """
 import argparse
 import shutil
@@ -28,7 +30,7 @@ COLLECTIONS = (
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dest", required=True, type=Path, help="collections path to fill")
-    parser.add_argument("--project", required=True, type=Path, help="checkout linked as dsa.platform")
+    parser.add_argument("--project", type=Path, help="checkout to link in as dsa.platform (optional)")
     args = parser.parse_args()
 
     root = args.dest / "ansible_collections"
@@ -54,6 +56,8 @@ def main() -> int:
                     archive.extractall(args.dest, members)
         stamp.write_text(wanted)
 
+    if args.project is None:
+        return 0
     link = root / "dsa" / "platform"
     link.parent.mkdir(parents=True, exist_ok=True)
     if link.is_symlink() or link.exists():

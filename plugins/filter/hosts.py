@@ -25,8 +25,12 @@ def _addresses_of(hv):
     return found
 
 
-def host_addresses(hosts, hostvars, unknown=False):
-    """Inventory hosts -> their addresses (order kept, no duplicates).
+def _as_network(address):
+    return f"{address}/128" if ":" in address else f"{address}/32"
+
+
+def host_addresses(hosts, hostvars, unknown=False, cidr=False):
+    """Inventory hosts -> their addresses (order kept, no duplicates); with ``cidr`` as /32 or /128 networks.
 
     With ``unknown=True`` it returns instead the hosts whose address cannot be told (``ansible_host``
     is a name and no facts were gathered), so a preflight can name them.
@@ -43,6 +47,8 @@ def host_addresses(hosts, hostvars, unknown=False):
             if not addresses:
                 result.append(host)
             continue
+        if cidr:
+            addresses = [_as_network(a) for a in addresses]
         result.extend(a for a in addresses if a not in result)
     return result
 

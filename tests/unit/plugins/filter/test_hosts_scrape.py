@@ -19,6 +19,10 @@ def test_address_from_ansible_host_else_facts():
     assert host_addresses(["mon1", "mon2", "v6"], HOSTVARS) == ["10.20.3.10", "10.20.3.11", "fd00::11", "fd00::5"]
 
 
+def test_as_one_host_networks():
+    assert host_addresses(["mon1", "mon2"], HOSTVARS, cidr=True) == ["10.20.3.10/32", "10.20.3.11/32", "fd00::11/128"]
+
+
 def test_a_named_host_without_facts_is_left_out_and_reported_as_unknown():
     assert host_addresses(["mon1", "mon3"], HOSTVARS) == ["10.20.3.10"]
     assert host_addresses(["mon1", "mon3", "nowhere"], HOSTVARS, unknown=True) == ["mon3", "nowhere"]
