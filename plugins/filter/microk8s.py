@@ -4,7 +4,13 @@ and inventory checks (logic in plugins/module_utils/microk8s/)."""
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.dsa.platform.plugins.module_utils.microk8s import checks, kubeconfig, nodes
-from ansible_collections.dsa.platform.plugins.module_utils.microk8s.cli import Microk8sError, join_url, token_problem
+from ansible_collections.dsa.platform.plugins.module_utils.microk8s.cli import (
+    Microk8sError,
+    join_url,
+    parse_nodes_json,
+    parse_snap_list,
+    token_problem,
+)
 
 
 def microk8s_node_roles(groups, control_plane_group=nodes.CONTROL_PLANE_GROUP, worker_group=nodes.WORKER_GROUP):
@@ -33,6 +39,17 @@ def microk8s_kubeconfig_server(text, address, port=kubeconfig.API_PORT):
         raise AnsibleFilterError(f"microk8s_kubeconfig_server: {err}") from err
 
 
+def microk8s_snap_info(text, name="microk8s"):
+    return parse_snap_list(text, name)
+
+
+def microk8s_nodes(text):
+    try:
+        return parse_nodes_json(text)
+    except Microk8sError as err:
+        raise AnsibleFilterError(f"microk8s_nodes: {err}") from err
+
+
 def microk8s_channel_problems(channel, name="microk8s_channel"):
     return checks.channel_problems(channel, name)
 
@@ -52,6 +69,8 @@ class FilterModule:
             "microk8s_node_roles": microk8s_node_roles,
             "microk8s_join_url": microk8s_join_url,
             "microk8s_kubeconfig_server": microk8s_kubeconfig_server,
+            "microk8s_snap_info": microk8s_snap_info,
+            "microk8s_nodes": microk8s_nodes,
             "microk8s_channel_problems": microk8s_channel_problems,
             "microk8s_control_plane_problems": microk8s_control_plane_problems,
             "microk8s_cidr_problems": microk8s_cidr_problems,

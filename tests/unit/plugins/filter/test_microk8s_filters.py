@@ -51,3 +51,12 @@ def test_problem_filters():
     assert microk8s.microk8s_cidr_problems("10.1.0.0/16", "10.152.183.0/24", ["10.1.2.0/24"]) == [
         "microk8s_pod_cidr: 10.1.0.0/16 overlaps the node network 10.1.2.0/24 (microk8s_node_networks[0]); "
         "choose a range the nodes do not use"]
+
+
+def test_snap_info_and_nodes():
+    fixtures = Path(__file__).parents[1] / "fixtures" / "microk8s"
+    assert microk8s.microk8s_snap_info((fixtures / "snap_list.txt").read_text())["tracking"] == "1.37/stable"
+    assert microk8s.microk8s_snap_info((fixtures / "snap_list_missing.txt").read_text()) is None
+    assert microk8s.microk8s_nodes((fixtures / "nodes.json").read_text()) == {"cp1": True, "w1": False}
+    with pytest.raises(AnsibleFilterError, match="microk8s_nodes: kubectl get nodes -o json did not print JSON"):
+        microk8s.microk8s_nodes("error: the server doesn't have a resource type")
