@@ -57,14 +57,11 @@ options:
     description: Seconds per point in latency-over-time plots.
     type: float
     default: 1.0
+extends_documentation_fragment:
+  - dsa.platform.k6
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Reads the results and returns the rows without writing anything.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 seealso:
   - module: dsa.platform.k6_run
 '''
@@ -124,23 +121,12 @@ files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dsa.platform.plugins.module_utils.k6.report import ReportError, build_report
+from ansible_collections.dsa.platform.plugins.module_utils.k6.report import ReportError, build_report, module_argument_spec
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            results_dir=dict(type='path', required=True),
-            output_dir=dict(type='path'),
-            baseline=dict(type='str'),
-            formats=dict(type='list', elements='str', choices=['csv', 'markdown', 'html'],
-                         default=['csv', 'markdown', 'html']),
-            plots=dict(type='bool', default=True),
-            title=dict(type='str', default='k6 benchmark report'),
-            bucket=dict(type='float', default=1.0),
-        ),
-        supports_check_mode=True,
-    )
+    # Built from the table that also gives build_report() its defaults (module_utils/k6/report.py).
+    module = AnsibleModule(argument_spec=module_argument_spec(), supports_check_mode=True)
     p = module.params
     try:
         result = build_report(p['results_dir'], p['output_dir'], p['baseline'], p['formats'], p['plots'],

@@ -252,15 +252,12 @@ options:
 notes:
   - The whole run happens inside the module; for runs longer than the SSH timeout use C(async) and C(poll).
   - k6 1.1.0 sends no C(Accept-Encoding) header by default; set it in I(spec.requests[].headers) to exercise compression.
+extends_documentation_fragment:
+  - dsa.platform.k6
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Validates the spec, renders the script and, when k6 is installed, compiles it with
       C(k6 inspect --execution-requirements); no load is sent and nothing is written to I(output_dir).
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 seealso:
   - module: dsa.platform.k6_report
   - name: k6 executors
@@ -459,97 +456,18 @@ cmd:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dsa.platform.plugins.module_utils.k6.runner import K6RunError, run
-
-
-def argument_spec():
-    expect = dict(
-        status=dict(type='raw', default=200),
-        body_contains=dict(type='str'),
-        json_keys=dict(type='list', elements='str', no_log=False),
-    )
-    request = dict(
-        name=dict(type='str'),
-        method=dict(type='str', default='GET', choices=['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']),
-        path=dict(type='str', required=True),
-        weight=dict(type='float', default=1.0),
-        headers=dict(type='dict'),
-        body=dict(type='raw'),
-        timeout=dict(type='str'),
-        expect=dict(type='dict', options=expect),
-    )
-    distribution = dict(
-        type=dict(type='str', required=True, choices=['constant', 'normal', 'poisson', 'uniform', 'exponential']),
-        value=dict(type='float'),
-        mean=dict(type='float'),
-        stddev=dict(type='float'),
-        unit=dict(type='float'),
-        min=dict(type='float'),
-        max=dict(type='float'),
-        slice=dict(type='str'),
-    )
-    distribution['lambda'] = dict(type='float')
-    spec = dict(
-        name=dict(type='str', default='k6'),
-        base_url=dict(type='str', required=True),
-        requests=dict(type='list', elements='dict', required=True, options=request),
-        model=dict(type='str', default='closed', choices=['closed', 'open']),
-        distribution=dict(type='dict', options=distribution),
-        vus=dict(type='int', default=10),
-        max_vus=dict(type='int'),
-        rate=dict(type='float'),
-        duration=dict(type='str'),
-        stages=dict(type='list', elements='dict', options=dict(
-            duration=dict(type='str', required=True), target=dict(type='float', required=True))),
-        thresholds=dict(type='dict'),
-        seed=dict(type='int'),
-        tags=dict(type='dict'),
-        follow_redirects=dict(type='bool', default=False),
-        timeout=dict(type='str', default='10s'),
-        graceful_stop=dict(type='str', default='5s'),
-        insecure_skip_tls_verify=dict(type='bool', default=False),
-    )
-    return dict(
-        spec=dict(type='dict', required=True, options=spec),
-        output_dir=dict(type='path', required=True),
-        k6_path=dict(type='path'),
-        fail_on_threshold=dict(type='bool', default=False),
-        raw_output=dict(type='bool', default=False),
-        preflight=dict(type='bool', default=True),
-        preflight_timeout=dict(type='float', default=3.0),
-        run_timeout=dict(type='int'),
-        environment=dict(type='dict'),
-    )
-
-
-def prune_spec(spec):
-    """Drop the None values AnsibleModule fills in for unset suboptions (only at option levels,
-    never inside body templates, headers, thresholds or tags, where null is data)."""
-    def drop(mapping):
-        return dict((k, v) for k, v in mapping.items() if v is not None)
-
-    out = drop(spec)
-    if isinstance(out.get('distribution'), dict):
-        out['distribution'] = drop(out['distribution'])
-    if isinstance(out.get('requests'), list):
-        reqs = []
-        for req in out['requests']:
-            if isinstance(req, dict):
-                req = drop(req)
-                if isinstance(req.get('expect'), dict):
-                    req['expect'] = drop(req['expect'])
-            reqs.append(req)
-        out['requests'] = reqs
-    return out
+from ansible_collections.dsa.platform.plugins.module_utils.k6.runner import K6RunError, module_argument_spec, run
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    # Built from the same field table that validates the spec (module_utils/k6/spec.py), so
+    # there is one set of names, types and defaults.
+    module = AnsibleModule(argument_spec=module_argument_spec(), supports_check_mode=True)
     params = module.params
     env = dict((str(k), str(v)) for k, v in (params['environment'] or {}).items())
     try:
         result, failed_msg = run(
-            prune_spec(params['spec']), params['output_dir'], k6_path=params['k6_path'],
+            params['spec'], params['output_dir'], k6_path=params['k6_path'],
             fail_on_threshold=params['fail_on_threshold'], raw_output=params['raw_output'],
             do_preflight=params['preflight'], preflight_timeout=params['preflight_timeout'],
             run_timeout=params['run_timeout'], env=env, check_mode=module.check_mode)

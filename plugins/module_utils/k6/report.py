@@ -19,6 +19,7 @@ import io
 import os
 import re
 
+from ansible_collections.dsa.platform.plugins.module_utils.k6.fields import Field, argument_spec, default
 from ansible_collections.dsa.platform.plugins.module_utils.k6.summary import (
     SummaryError,
     latency_over_time,
@@ -336,9 +337,31 @@ def _write_if_changed(path, content, binary=False):
     return True
 
 
-def build_report(results_dir, output_dir=None, baseline=None, formats=('csv', 'markdown', 'html'), plots=True,
-                 title='k6 benchmark report', bucket_s=1.0, check_mode=False):
-    """Collect, compare and write. Returns a dict (rows, files, changed, ...)."""
+# The options of dsa.platform.k6_report (its argument_spec) and build_report()'s defaults.
+REPORT_FIELDS = {
+    'results_dir': Field('path', required=True),
+    'output_dir': Field('path'),
+    'baseline': Field('str'),
+    'formats': Field('list', elements='str', choices=('csv', 'markdown', 'html'), default=['csv', 'markdown', 'html']),
+    'plots': Field('bool', default=True),
+    'title': Field('str', default='k6 benchmark report'),
+    'bucket': Field('float', default=1.0),
+}
+
+
+def module_argument_spec():
+    """argument_spec of dsa.platform.k6_report."""
+    return argument_spec(REPORT_FIELDS)
+
+
+def build_report(results_dir, output_dir=None, baseline=None, formats=None, plots=None, title=None, bucket_s=None,
+                 check_mode=False):
+    """Collect, compare and write. Returns a dict (rows, files, changed, ...). An option left at
+    None takes k6_report's default (REPORT_FIELDS; bucket_s is the option bucket)."""
+    formats = default(REPORT_FIELDS, 'formats', formats)
+    plots = default(REPORT_FIELDS, 'plots', plots)
+    title = default(REPORT_FIELDS, 'title', title)
+    bucket_s = default(REPORT_FIELDS, 'bucket', bucket_s)
     rows, raw_paths, errors = collect(results_dir)
     if not rows:
         raise ReportError('no <configuration>/<scenario>/summary.json found under %s' % results_dir)

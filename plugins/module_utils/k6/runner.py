@@ -29,7 +29,8 @@ try:
 except ImportError:  # pragma: no cover
     from urlparse import urlsplit  # type: ignore
 
-from ansible_collections.dsa.platform.plugins.module_utils.k6.spec import SpecError, normalize_spec
+from ansible_collections.dsa.platform.plugins.module_utils.k6.fields import Field, argument_spec, default
+from ansible_collections.dsa.platform.plugins.module_utils.k6.spec import SPEC_FIELDS, SpecError, normalize_spec
 from ansible_collections.dsa.platform.plugins.module_utils.k6.script import render_script
 from ansible_collections.dsa.platform.plugins.module_utils.k6.summary import SummaryError, load_summary
 
@@ -158,14 +159,40 @@ def default_run_timeout(spec):
     return int(spec['total_duration'] + 2 * spec['graceful_stop'] + 120)
 
 
-def run(spec, output_dir, k6_path=None, fail_on_threshold=False, raw_output=False, do_preflight=True,
-        preflight_timeout=3.0, run_timeout=None, env=None, check_mode=False, extra_args=None,
+# The options of dsa.platform.k6_run: its argument_spec is built from this table (the spec's
+# fields are SPEC_FIELDS) and run() takes its defaults from it. DOCUMENTATION is checked against
+# it by tests/unit/plugins/modules/test_k6_run_docs.py.
+RUN_FIELDS = {
+    'spec': Field('dict', required=True, options=SPEC_FIELDS),
+    'output_dir': Field('path', required=True),
+    'k6_path': Field('path'),
+    'fail_on_threshold': Field('bool', default=False),
+    'raw_output': Field('bool', default=False),
+    'preflight': Field('bool', default=True),
+    'preflight_timeout': Field('float', default=3.0),
+    'run_timeout': Field('int'),
+    'environment': Field('dict'),
+}
+
+
+def module_argument_spec():
+    """argument_spec of dsa.platform.k6_run."""
+    return argument_spec(RUN_FIELDS)
+
+
+def run(spec, output_dir, k6_path=None, fail_on_threshold=None, raw_output=None, do_preflight=None,
+        preflight_timeout=None, run_timeout=None, env=None, check_mode=False, extra_args=None,
         runner=None):
     """Validate, render, (unless check_mode) run. Returns ``(result, failed_msg_or_None)``.
 
     ``failed_msg`` is set when the task should fail although k6 produced a result (threshold
-    failed with ``fail_on_threshold``). Hard errors raise K6RunError.
+    failed with ``fail_on_threshold``). Hard errors raise K6RunError. An option left at None
+    takes k6_run's default (RUN_FIELDS; do_preflight is the option preflight).
     """
+    fail_on_threshold = default(RUN_FIELDS, 'fail_on_threshold', fail_on_threshold)
+    raw_output = default(RUN_FIELDS, 'raw_output', raw_output)
+    do_preflight = default(RUN_FIELDS, 'preflight', do_preflight)
+    preflight_timeout = default(RUN_FIELDS, 'preflight_timeout', preflight_timeout)
     try:
         norm = normalize_spec(spec)
     except SpecError as exc:

@@ -6,6 +6,9 @@
 Plain Python with no Ansible dependency so it can be unit-tested directly. ``normalize_spec``
 returns a new dict with every default filled in, or raises ``SpecError`` whose message starts
 with the path of the offending field (``spec.requests[2].expect.status: ...``).
+
+SPEC_FIELDS (and the tables it nests) is the one declaration of the spec's options: the defaults
+applied here, and the argument_spec of dsa.platform.k6_run (module_utils/k6/runner.py).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,6 +18,8 @@ __metaclass__ = type
 import ast
 import random
 import re
+
+from ansible_collections.dsa.platform.plugins.module_utils.k6.fields import Field, default
 
 try:  # Python 3
     from urllib.parse import urlsplit
@@ -34,13 +39,62 @@ _TAG_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_.-]*$')
 _PLACEHOLDER_RE = re.compile(r'\$\{([^{}]*)\}')
 _PATH_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_0-9][A-Za-z0-9_-]*)*$')
 
-SPEC_KEYS = frozenset([
-    'base_url', 'requests', 'model', 'distribution', 'vus', 'max_vus', 'rate', 'duration',
-    'stages', 'thresholds', 'seed', 'tags', 'follow_redirects', 'timeout', 'graceful_stop',
-    'insecure_skip_tls_verify', 'name',
-])
-REQUEST_KEYS = frozenset(['name', 'method', 'path', 'weight', 'headers', 'body', 'expect', 'timeout'])
-EXPECT_KEYS = frozenset(['status', 'body_contains', 'json_keys'])
+EXPECT_FIELDS = {
+    'status': Field('raw', default=200),
+    'body_contains': Field('str'),
+    # a list of JSON paths, not secrets (the name merely contains "keys")
+    'json_keys': Field('list', elements='str', no_log=False),
+}
+REQUEST_FIELDS = {
+    'name': Field('str'),
+    'method': Field('str', default='GET', choices=METHODS),
+    'path': Field('str', required=True),
+    'weight': Field('float', default=1.0),
+    'headers': Field('dict'),
+    'body': Field('raw'),
+    'timeout': Field('str'),
+    'expect': Field('dict', options=EXPECT_FIELDS),
+}
+# Which parameters a distribution takes depends on its type (DISTRIBUTION_KEYS) and the model;
+# the defaults that depend on the model (value, unit, slice) are applied in _normalize_distribution.
+DISTRIBUTION_FIELDS = {
+    'type': Field('str', required=True, choices=DISTRIBUTIONS),
+    'value': Field('float'),
+    'mean': Field('float'),
+    'stddev': Field('float'),
+    'lambda': Field('float'),
+    'unit': Field('float'),
+    'min': Field('float'),
+    'max': Field('float'),
+    'slice': Field('str'),
+}
+STAGE_FIELDS = {
+    'duration': Field('str', required=True),
+    'target': Field('float', required=True),
+}
+SPEC_FIELDS = {
+    'name': Field('str', default='k6'),
+    'base_url': Field('str', required=True),
+    'requests': Field('list', elements='dict', required=True, options=REQUEST_FIELDS),
+    'model': Field('str', default='closed', choices=MODELS),
+    'distribution': Field('dict', options=DISTRIBUTION_FIELDS),
+    'vus': Field('int', default=10),
+    'max_vus': Field('int'),
+    'rate': Field('float'),
+    'duration': Field('str'),
+    'stages': Field('list', elements='dict', options=STAGE_FIELDS),
+    'thresholds': Field('dict'),
+    'seed': Field('int'),
+    'tags': Field('dict'),
+    'follow_redirects': Field('bool', default=False),
+    'timeout': Field('str', default='10s'),
+    'graceful_stop': Field('str', default='5s'),
+    'insecure_skip_tls_verify': Field('bool', default=False),
+}
+
+SPEC_KEYS = frozenset(SPEC_FIELDS)
+REQUEST_KEYS = frozenset(REQUEST_FIELDS)
+EXPECT_KEYS = frozenset(EXPECT_FIELDS)
 DISTRIBUTION_KEYS = {
     'constant': frozenset(['type', 'value', 'slice']),
     'normal': frozenset(['type', 'mean', 'stddev', 'slice']),
@@ -48,6 +102,17 @@ DISTRIBUTION_KEYS = {
     'uniform': frozenset(['type', 'min', 'max', 'slice']),
     'exponential': frozenset(['type', 'lambda', 'mean', 'slice']),
 }
+
+
+def _given(mapping):
+    """The entries that are set: a null value counts as unset (AnsibleModule passes every
+    sub-option, with null for those not given), so the field's default applies to it."""
+    return dict((key, value) for key, value in mapping.items() if value is not None)
+
+
+def _default(fields, mapping, key):
+    """mapping[key], or the table's default when it is unset (or null)."""
+    return default(fields, key, mapping.get(key))
 
 
 class SpecError(ValueError):
@@ -222,8 +287,9 @@ def _normalize_request(req, index):
     path = 'spec.requests[%d]' % index
     if not isinstance(req, dict):
         raise SpecError(path, 'must be a mapping')
+    req = _given(req)
     _unknown_keys(req, REQUEST_KEYS, path)
-    method = req.get('method', 'GET')
+    method = _default(REQUEST_FIELDS, req, 'method')
     if not isinstance(method, str) or method.upper() not in METHODS:
         raise SpecError(path + '.method', 'must be one of %s, got %r' % (', '.join(METHODS), method))
     method = method.upper()
@@ -234,7 +300,7 @@ def _normalize_request(req, index):
     name = req.get('name') or '%s %s' % (method, url_path)
     if not isinstance(name, str):
         raise SpecError(path + '.name', 'must be a string')
-    weight = _number(req.get('weight', 1), path + '.weight', minimum=0, exclusive_min=True)
+    weight = _number(_default(REQUEST_FIELDS, req, 'weight'), path + '.weight', minimum=0, exclusive_min=True)
     headers = _string_map(req.get('headers'), path + '.headers')
     for key, val in headers.items():
         parse_template_string(val, '%s.headers.%s' % (path, key))
@@ -248,8 +314,9 @@ def _normalize_request(req, index):
     expect = req.get('expect') or {}
     if not isinstance(expect, dict):
         raise SpecError(path + '.expect', 'must be a mapping')
+    expect = _given(expect)
     _unknown_keys(expect, EXPECT_KEYS, path + '.expect')
-    status = expect.get('status', 200)
+    status = _default(EXPECT_FIELDS, expect, 'status')
     statuses = status if isinstance(status, list) else [status]
     if not statuses:
         raise SpecError(path + '.expect.status', 'must not be an empty list')
@@ -296,6 +363,7 @@ def _normalize_distribution(dist, model, rate, has_stages):
         dist = {'type': dist}
     if not isinstance(dist, dict):
         raise SpecError(path, 'must be a mapping with a "type"')
+    dist = _given(dist)
     kind = dist.get('type')
     if kind not in DISTRIBUTIONS:
         raise SpecError(path + '.type', 'must be one of %s, got %r' % (', '.join(DISTRIBUTIONS), kind))
@@ -374,6 +442,7 @@ def _normalize_stages(stages, model):
         sub = '%s[%d]' % (path, index)
         if not isinstance(stage, dict):
             raise SpecError(sub, 'must be a mapping with duration and target')
+        stage = _given(stage)
         _unknown_keys(stage, ('duration', 'target'), sub)
         if 'duration' not in stage or 'target' not in stage:
             raise SpecError(sub, 'needs duration and target (%s)' % ('VUs' if model == 'closed' else 'requests per second'))
@@ -429,6 +498,7 @@ def normalize_spec(spec, seed_source=None):
     """
     if not isinstance(spec, dict):
         raise SpecError('spec', 'must be a mapping')
+    spec = _given(spec)
     _unknown_keys(spec, SPEC_KEYS, 'spec')
 
     base_url = spec.get('base_url')
@@ -454,13 +524,13 @@ def normalize_spec(spec, seed_source=None):
         if name in names[:i]:
             raise SpecError('spec.requests[%d].name' % i, 'duplicate request name %r' % name)
 
-    model = spec.get('model', 'closed')
+    model = _default(SPEC_FIELDS, spec, 'model')
     if model not in MODELS:
         raise SpecError('spec.model', 'must be "closed" (VUs with think time) or "open" (arrival rate), got %r' % (model,))
 
     stages = _normalize_stages(spec.get('stages'), model)
     duration = None
-    if 'duration' in spec and spec['duration'] is not None:
+    if 'duration' in spec:
         duration = parse_duration(spec['duration'], 'spec.duration')
         if duration <= 0:
             raise SpecError('spec.duration', 'must be greater than 0')
@@ -477,7 +547,7 @@ def normalize_spec(spec, seed_source=None):
             raise SpecError('spec.rate', 'give either rate or stages in the open model, not both')
         rate = _number(rate, 'spec.rate', minimum=0, exclusive_min=True)
 
-    vus = _number(spec.get('vus', 10), 'spec.vus', minimum=1, integer=True)
+    vus = _number(_default(SPEC_FIELDS, spec, 'vus'), 'spec.vus', minimum=1, integer=True)
     max_vus = spec.get('max_vus')
     if max_vus is not None:
         if model == 'closed':
@@ -500,9 +570,9 @@ def normalize_spec(spec, seed_source=None):
         if not _TAG_RE.match(key):
             raise SpecError('spec.tags.%s' % key, 'tag names must be identifiers')
 
-    timeout = format_duration(parse_duration(spec.get('timeout', '10s'), 'spec.timeout'))
-    graceful_stop = parse_duration(spec.get('graceful_stop', '5s'), 'spec.graceful_stop')
-    name = spec.get('name', 'k6')
+    timeout = format_duration(parse_duration(_default(SPEC_FIELDS, spec, 'timeout'), 'spec.timeout'))
+    graceful_stop = parse_duration(_default(SPEC_FIELDS, spec, 'graceful_stop'), 'spec.graceful_stop')
+    name = _default(SPEC_FIELDS, spec, 'name')
     if not isinstance(name, str) or not name:
         raise SpecError('spec.name', 'must be a non-empty string')
 
@@ -522,8 +592,9 @@ def normalize_spec(spec, seed_source=None):
         'thresholds': _normalize_thresholds(spec.get('thresholds')),
         'seed': seed,
         'tags': tags,
-        'follow_redirects': _bool(spec.get('follow_redirects', False), 'spec.follow_redirects'),
+        'follow_redirects': _bool(_default(SPEC_FIELDS, spec, 'follow_redirects'), 'spec.follow_redirects'),
         'timeout': timeout,
         'graceful_stop': graceful_stop,
-        'insecure_skip_tls_verify': _bool(spec.get('insecure_skip_tls_verify', False), 'spec.insecure_skip_tls_verify'),
+        'insecure_skip_tls_verify': _bool(_default(SPEC_FIELDS, spec, 'insecure_skip_tls_verify'),
+                                          'spec.insecure_skip_tls_verify'),
     }

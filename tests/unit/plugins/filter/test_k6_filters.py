@@ -14,7 +14,8 @@ def result(p95, rate, configuration=None, name='smoke'):
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {'k6_table', 'k6_ratio', 'k6_markdown', 'k6_spec_seconds'}
+    assert set(FilterModule().filters()) == {'k6_table', 'k6_ratio', 'k6_markdown', 'k6_spec_seconds',
+                                              'k6_capacity_step', 'k6_capacity_result'}
 
 
 def test_table_from_registered_loop_uses_tags_and_spec_name():

@@ -11,6 +11,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.dsa.platform.plugins.module_utils.k6 import runner as k6_runner
+from ansible_collections.dsa.platform.plugins.module_utils.k6.spec import normalize_spec
 from ansible_collections.dsa.platform.plugins.modules import k6_run
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'k6_fixtures')
@@ -195,21 +196,31 @@ def test_check_mode_renders_without_running_or_writing(fake_k6, tmp_path):
     assert fake_k6['calls'] == [] and not out.exists()
 
 
-def test_argument_spec_matches_documentation():
-    import yaml
-    doc = yaml.safe_load(k6_run.DOCUMENTATION)['options']
-    spec = k6_run.argument_spec()
+def test_the_argument_spec_is_the_field_table():
+    spec = k6_runner.module_argument_spec()
+    assert spec['spec']['options']['vus'] == {'type': 'int', 'default': 10}
+    assert spec['spec']['options']['requests']['options']['method'] == {
+        'type': 'str', 'default': 'GET', 'choices': ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']}
+    assert spec['spec']['options']['requests']['options']['expect']['options']['json_keys'] == {
+        'type': 'list', 'elements': 'str', 'no_log': False}
+    assert spec['output_dir'] == {'type': 'path', 'required': True}
 
-    def compare(doc_opts, arg_opts, path):
-        assert set(doc_opts) == set(arg_opts), path
-        for name, arg in arg_opts.items():
-            d = doc_opts[name]
-            assert d.get('type', 'str') == arg.get('type', 'str'), path + name
-            assert d.get('required', False) == arg.get('required', False), path + name
-            assert d.get('default') == arg.get('default'), path + name
-            assert d.get('elements') == arg.get('elements'), path + name
-            assert d.get('choices') == arg.get('choices'), path + name
-            if 'options' in arg or 'suboptions' in d:
-                compare(d['suboptions'], arg['options'], path + name + '.')
 
-    compare(doc, spec, '')
+@pytest.mark.parametrize('extra', [
+    {'model': 'open', 'rate': 20, 'distribution': {'type': 'poisson'}},
+    {'model': 'open', 'stages': [{'duration': '5s', 'target': 30}], 'duration': None, 'distribution': {'type': 'exponential'}},
+    {'model': 'open', 'distribution': {'type': 'uniform', 'min': 5, 'max': 9}},
+    {'distribution': {'type': 'normal', 'mean': 0.5, 'stddev': 0.1}},
+    {'distribution': {'type': 'exponential', 'lambda': 2}},
+    {'stages': [{'duration': '5s', 'target': 4}], 'duration': None},
+], ids=['open-poisson', 'open-stages', 'open-uniform', 'closed-normal', 'closed-exponential', 'closed-stages'])
+def test_the_module_passes_what_ansible_fills_in_straight_to_the_validator(fake_k6, tmp_path, extra):
+    """AnsibleModule gives every unset sub-option as null (distribution.value, expect.json_keys,
+    ...). The validator reads null as unset, so the module's result equals validating the sparse
+    spec directly: no pruning step, and the defaults are the table's."""
+    spec = dict(SPEC, **extra)
+    with pytest.raises(Exit) as info:
+        run_module({'spec': spec, 'output_dir': str(tmp_path / 'out'), '_ansible_check_mode': True})
+    sparse = dict((k, v) for k, v in spec.items() if v is not None)
+    expected = normalize_spec(sparse)
+    assert info.value.args[0]['spec'] == expected
