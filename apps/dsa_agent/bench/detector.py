@@ -21,7 +21,7 @@ from dsa_agent.detect import KINDS, detect  # noqa: E402
 
 def _series(rng: random.Random, kind: str, n: int = 240):
     if kind == "latency":
-        base, noise = rng.uniform(0.004, 0.2), rng.uniform(0.03, 0.12)
+        base, noise = rng.uniform(0.02, 0.3), rng.uniform(0.03, 0.12)
     elif kind == "error_rate":
         base, noise = rng.choice([0.0, 0.0, 0.001, 0.004]), 0.0
     elif kind == "throughput":
@@ -57,7 +57,7 @@ def _inject(rng: random.Random, kind: str, base: float, values: list):
         i = start + k
         frac = (k + 1) / length if shape == "ramp" else 1.0
         if kind == "latency":
-            factor = rng.uniform(2.5, 8) if shape == "burst" else 1 + 3 * frac
+            factor = rng.uniform(3, 8) if shape == "burst" else 1 + 4 * frac
             values[i] = values[i] * factor
         elif kind == "error_rate":
             values[i] = min(1.0, max(values[i], (0.05 + 0.6 * rng.random()) * frac + 0.03))

@@ -28,8 +28,9 @@ def signals(rw: str) -> dict:
     return {
         "iot_api": [
             ("iot_api error rate", "error_rate",
-             f'sum(rate(iot_api_http_requests_total{{status=~"5..",{_OPS}}}[{rw}]))'
-             f' / sum(rate(iot_api_http_requests_total{{{_OPS}}}[{rw}]))'),
+             # `or vector(0)`: no 5xx series at all is an error rate of 0, not a gap
+             f'(sum(rate(iot_api_http_requests_total{{status=~"5..",{_OPS}}}[{rw}]))'
+             f' or vector(0)) / sum(rate(iot_api_http_requests_total{{{_OPS}}}[{rw}]))'),
             ("iot_api p95 latency", "latency",
              "histogram_quantile(0.95, sum by (le) (rate("
              f"iot_api_http_request_duration_seconds_bucket{{{_OPS}}}[{rw}])))"),
@@ -62,6 +63,8 @@ def collect(settings, window_s: int, targets: list[str] | None = None,
     start = end - window_s
     step, rw = _steps(window_s)
     url, t = settings.prometheus_url, settings.source_timeout
+    # rate() spreads one short blip over rate_window/step points: a finding must outlast it.
+    params = det.Params(min_points=max(3, int(int(rw[:-1]) / step) + 1))
     out = {"window": {"start": start, "end": end, "seconds": window_s, "step": step,
                       "rate_window": rw},
            "targets": targets, "findings": [], "series": [], "load": {}, "errors": [],
@@ -84,8 +87,8 @@ def collect(settings, window_s: int, targets: list[str] | None = None,
                     label = name + "".join(f" {k}={v}" for k, v in sorted(r["metric"].items()))
                     out["series"].append({"name": label, "kind": kind, "query": expr,
                                           "points": r["points"]})
-                    for f in det.detect(r["points"], kind, label, expr, labels=r["metric"],
-                                        step=step):
+                    for f in det.detect(r["points"], kind, label, expr, params,
+                                        labels=r["metric"], step=step):
                         out["findings"].append(f.as_dict())
         if prom_ok and "iot_api" in targets:
             out["load"] = _load(url, rw, start, end, step, t, out["errors"])

@@ -9,8 +9,8 @@ Three detectors look at every point after a short history:
 
 The baseline learns only from points that were not flagged, so a long outage does not become
 "normal" halfway through. A point counts only when it is also *operationally* meaningful for its
-kind (a floor on the scale and a minimum effect: e.g. an error rate under 2 % is never an
-anomaly, latency must at least rise by half). Flagged points closer than ``gap`` merge into one
+kind (a floor on the scale and a minimum effect: an error rate under 2 % is never an anomaly,
+latency must at least double and rise by 20 ms, throughput fall by 30 %). Flagged points closer than ``gap`` merge into one
 segment; a segment needs ``min_points`` points. Every finding carries its evidence.
 """
 from dataclasses import dataclass, field
@@ -83,7 +83,7 @@ def _meaningful(kind: str, x: float, med: float) -> str | None:
     if kind == "error_rate":
         return "up" if x >= 0.02 and x >= med + 0.02 else None
     if kind == "latency":
-        return "up" if x >= 1.5 * med and x - med >= 0.005 else None
+        return "up" if x >= 2 * med and x - med >= 0.02 else None
     if kind == "throughput":
         if med > 1 and x <= 0.7 * med:
             return "down"
@@ -130,7 +130,12 @@ def detect(points: list, kind: str, series: str = "", query: str = "",
             methods.add("ewma")
         if (cpos if sign > 0 else cneg) >= p.cusum_h:
             methods.add("cusum")
+        # Meaningful against the short and the long baseline: the return to normal after an
+        # unflagged surge is no anomaly.
+        long_med = median(baseline[-4 * p.window:])
         direction = _meaningful(kind, x, med)
+        if direction and _meaningful(kind, x, long_med) != direction:
+            direction = None
         if methods and direction:
             flags.append((i, abs(z), methods, direction, med, scale))
             # Back-fill the change point: CUSUM knows the shift began at cstart.
