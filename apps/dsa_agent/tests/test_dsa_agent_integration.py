@@ -3,6 +3,7 @@ real IoT API (private PostgreSQL, real gunicorn, /metrics) under real k6 load (o
 bounded). A real fault: PostgreSQL stopped (SIGSTOP to every server process) for 20 s in the
 middle of a run. The agent, provider none, must report anomalies whose windows overlap the
 fault with error-rate and latency evidence, and nothing on a clean run of the same stack."""
+import json
 import os
 import shutil
 import signal
@@ -100,7 +101,7 @@ def _load(stack, name: str, seconds: int, fault=None) -> dict:
     out = stack["base"] / name
     out.mkdir()
     script = k6_script(str(out / "summary.json"), f"http://127.0.0.1:{stack['api_port']}",
-                       40, f"{seconds}s", timeout="3s", extra_path="/devices",
+                       40, f"{seconds}s", timeout="3s", extra_path="/api/v1/devices",
                        headers={"Authorization": f"Bearer {stack['key']}"})
     path = out / "script.js"
     path.write_text(script)
@@ -147,6 +148,9 @@ def test_clean_run_then_postgresql_stopped_mid_run(stack, tmp_path):
     series = {s["name"] for s in res["collected"]["series"]}
     assert {"iot_api error rate", "iot_api p95 latency", "iot_api throughput"} <= series
     assert res["collected"]["findings"] == [], report.markdown({"id": "clean", **res})
+    # the load reached the database-backed route (not a 404 that never touches PostgreSQL)
+    summary = json.loads((stack["base"] / "clean" / "summary.json").read_text())
+    assert summary["metrics"]["http_req_failed"]["values"]["rate"] == 0
 
     faulty = _load(stack, "fault", 60, _freeze(stack["pg"], 22, 20))
     res = _analyse(stack, faulty, tmp_path)
