@@ -102,7 +102,6 @@ class Cluster:
         shutil.rmtree(failed, ignore_errors=True)
         if self.logs.exists():
             shutil.copytree(self.logs, failed)
-            self.logs = self.logs  # the message below names the copy
             log(f"component logs copied to {failed}")
 
     def _start(self, state: dict, component: str, argv: list[str], env: dict | None = None) -> tuple[int, Path]:
@@ -119,7 +118,9 @@ class Cluster:
         ports["apiserver"] = procs.free_port(6443 if self.name == "dsa" else None)
         ports["controller_manager"] = procs.free_port()
         self.save(state)
-        pki.make(self.pki, self.node_name, SERVICE_IP)
+        if state["level"] == "node":
+            state["node_ip"] = lknode.node_ip()
+        pki.make(self.pki, self.node_name, SERVICE_IP, state.get("node_ip"))
         server = f"https://127.0.0.1:{ports['apiserver']}"
         state["server"] = server
         for user, cert in (("admin", "admin"), ("controller-manager", "controller-manager"),

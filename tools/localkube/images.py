@@ -188,7 +188,7 @@ def ctr_import(name: str, address: Path, tmpdir: Path) -> None:
     archive = export_archive(name, tmpdir / "import.oci.tar")
     try:
         ctr = ["ctr", "--address", str(address), "-n", "k8s.io"]
-        run(ctr + ["images", "import", "--digests", "--index-name", name, str(archive)],
+        run(ctr + ["images", "import", str(archive)],
             what=f"ctr images import {name}", timeout=600)
         listed = run(ctr + ["images", "ls", "-q"], what="ctr images ls").stdout.split()
         if name not in listed:

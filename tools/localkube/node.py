@@ -29,6 +29,20 @@ CHAIN_RE = re.compile(r"^(KUBE-|CNI-)")
 KUBELET_PORT = 10250
 
 
+def node_ip() -> str:
+    """The address of the default route: the kubelet refuses a loopback node IP."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.254", 9))  # UDP connect sends nothing; it only picks a route
+            ip = s.getsockname()[0]
+        except OSError:
+            ip = ""
+    if not ip or ip.startswith("127."):
+        raise LocalkubeError("no non-loopback IPv4 address with a route: the kubelet needs one as its node IP")
+    return ip
+
+
 def _read_sysctl(key: str) -> str:
     return Path("/proc/sys", key).read_text().strip()
 
@@ -152,7 +166,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     return conf, sock
 
 
-def kubelet_config(cluster, sock: Path) -> Path:
+def kubelet_config(cluster, sock: Path, node_ip: str) -> Path:
     k = cluster.pki
     text = f"""apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -166,7 +180,8 @@ oomScoreAdj: 0
 # The three kernel settings are set by localkube before start; the kubelet only checks them.
 protectKernelDefaults: true
 containerRuntimeEndpoint: unix://{sock}
-address: 127.0.0.1
+# The node IP, not loopback: the apiserver reaches the kubelet there (exec, logs).
+address: {node_ip}
 port: {KUBELET_PORT}
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
@@ -201,7 +216,6 @@ clientConnection:
 hostnameOverride: {cluster.node_name}
 mode: iptables
 clusterCIDR: {POD_CIDR}
-bindAddress: 127.0.0.1
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 oomScoreAdj: 0
@@ -214,7 +228,6 @@ conntrack:
 iptables:
   # Else kube-proxy sets net.ipv4.conf.all.route_localnet.
   localhostNodePorts: false
-nodePortAddresses: [127.0.0.1/32]
 """
     path = cluster.dir / "kube-proxy" / "config.yaml"
     atomic_write(path, text)
@@ -229,8 +242,8 @@ def ctr(sock: Path, *args: str, timeout: float = 60, check: bool = True):
 
 def up(cluster, state: dict, bins: Path) -> None:
     from localkube.cluster import WAIT, kubectl
-    if procs.port_in_use(KUBELET_PORT):
-        raise LocalkubeError(f"port {KUBELET_PORT} (kubelet) is in use by another process")
+    if procs.port_in_use(KUBELET_PORT) or procs.port_in_use(10256):
+        raise LocalkubeError(f"port {KUBELET_PORT} (kubelet) or 10256 (kube-proxy) is in use by another process")
     state["node"] = snapshot()
     cluster.save(state)
     # Images first (buildah, before any node process runs): a missing base fails early.
@@ -256,11 +269,11 @@ def up(cluster, state: dict, bins: Path) -> None:
     procs.wait_for("kube-scheduler", procs.healthz(f"https://127.0.0.1:{ports['scheduler']}/healthz"),
                    timeout=WAIT, pid=pid, log_file=logf, marker=cluster.marker())
 
-    kcfg = kubelet_config(cluster, sock)
+    kcfg = kubelet_config(cluster, sock, state["node_ip"])
     pid, logf = cluster._start(state, "kubelet", [
         str(bins / "kubelet"), "--config", str(kcfg), "--kubeconfig", str(cluster.dir / "kubelet.kubeconfig"),
         "--root-dir", str(cluster.dir / "kubelet" / "root"), "--hostname-override", cluster.node_name,
-        "--node-ip", "127.0.0.1", "--v=1"])
+        "--node-ip", state["node_ip"], "--v=1"])
 
     pcfg = kube_proxy_config(cluster)
     ppid, plogf = cluster._start(state, "kube-proxy", [str(bins / "kube-proxy"), "--config", str(pcfg), "--v=1"])

@@ -36,7 +36,7 @@ def _cert(pki: Path, name: str, subject: str, *, sans: list[str] | None = None,
     ext.unlink()
 
 
-def make(pki: Path, node_name: str, service_ip: str) -> None:
+def make(pki: Path, node_name: str, service_ip: str, node_ip: str | None = None) -> None:
     """Create every key and cert the cluster needs under `pki` (idempotent: kept when present)."""
     if (pki / "complete").exists():
         return
@@ -58,7 +58,7 @@ def make(pki: Path, node_name: str, service_ip: str) -> None:
     _cert(pki, "kube-proxy", "/CN=system:kube-proxy")
     _cert(pki, "kubelet-client", f"/O=system:nodes/CN=system:node:{node_name}")
     _cert(pki, "kubelet-serving", f"/CN={node_name}", usage="serverAuth",
-          sans=loop + [f"DNS:{node_name}"])
+          sans=loop + [f"DNS:{node_name}"] + ([f"IP:{node_ip}"] if node_ip else []))
     run([ossl, "genrsa", "-out", str(pki / "sa.key"), "2048"], what="openssl service-account key")
     run([ossl, "rsa", "-in", str(pki / "sa.key"), "-pubout", "-out", str(pki / "sa.pub")],
         what="openssl service-account public key")

@@ -33,16 +33,27 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+# Processes this run started: polled directly (right after fork /proc still shows our own
+# command line, and an exited child stays a zombie until waited for).
+_CHILDREN: dict[int, subprocess.Popen] = {}
+
+
 def start(name: str, argv: list[str], log_file: Path, env: dict | None = None) -> int:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as fh:
-        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True, close_fds=True)
+        try:
+            proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=env, start_new_session=True, close_fds=True)
+        except OSError as exc:
+            raise LocalkubeError(f"{name}: cannot start {argv[0]}: {exc}") from None
+    _CHILDREN[proc.pid] = proc
     return proc.pid
 
 
 def alive(pid: int, marker: str | None = None) -> bool:
     """True when pid runs and (if given) its command line contains marker (guards pid reuse)."""
+    if pid in _CHILDREN:
+        return _CHILDREN[pid].poll() is None
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
         stat = Path(f"/proc/{pid}/stat").read_text()
