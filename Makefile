@@ -2,10 +2,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help venv testhost lint test unit molecule build demo demo-down clean
+.PHONY: help venv testhost lint test unit molecule build demo demo-down kube-build kube-up kube-down kube-status clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 venv: ## Create .venv with the pinned toolchain and unpack the collections (no Galaxy)
 	@bash scripts/bootstrap.sh
@@ -33,6 +33,18 @@ demo: ## The whole loop on this machine: local nodes, site.yml, smoke benchmark,
 
 demo-down: ## Remove the local nodes and everything the demo started
 	@bash scripts/demo.sh down
+
+kube-build: ## Build (or reuse the cached) local Kubernetes binaries (LEVEL=api|node)
+	@scripts/localkube build --level $(or $(LEVEL),node)
+
+kube-up: ## Start the local Kubernetes (LEVEL=api|node, default api) and print its kubeconfig
+	@scripts/localkube up --level $(or $(LEVEL),api)
+
+kube-down: ## Stop the local Kubernetes and remove everything it started
+	@scripts/localkube down
+
+kube-status: ## Show what the local Kubernetes runs
+	@scripts/localkube status
 
 clean: ## Remove the venv, caches and build output (keeps the test-host image)
 	rm -rf .venv .cache dsa-platform-*.tar.gz
