@@ -36,6 +36,9 @@ def signals(rw: str) -> dict:
              f"iot_api_http_request_duration_seconds_bucket{{{_OPS}}}[{rw}])))"),
             ("iot_api throughput", "throughput",
              f"sum(rate(iot_api_http_requests_total{{{_OPS}}}[{rw}]))"),
+            # a saturated API also fails its scrapes: the share of instances not scraped
+            ("iot_api scrape failures", "error_rate",
+             f'1 - avg(avg_over_time(up{{job="iot_api"}}[{rw}]))'),
         ],
         "postgresql": [
             ("postgresql connections", "resource", "sum(pg_stat_activity_count)"),

@@ -207,7 +207,11 @@ def project(points: list, horizon_s: float) -> dict:
 def _template_analysis(collected: dict) -> str:
     f = collected["findings"]
     w = collected["window"]
-    if not f:
+    prom_down = any(e.startswith("prometheus") for e in collected["errors"])
+    if not f and prom_down:
+        text = (f"Nothing could be checked for the last {w['seconds']} s: the metrics were not"
+                " readable.")
+    elif not f:
         text = f"No anomaly in the last {w['seconds']} s on {', '.join(collected['targets'])}."
     else:
         parts = []
