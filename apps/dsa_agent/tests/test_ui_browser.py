@@ -166,7 +166,7 @@ def _analysis(api, key):
 
 
 class Browser:
-    """Headless Chromium driven over the DevTools protocol (one page)."""
+    """Headless Chromium driven over the DevTools protocol (one page); a context manager."""
 
     def __init__(self, procs, profile):
         self.proc = procs.start("chromium", [
@@ -178,11 +178,18 @@ class Browser:
         port_file = os.path.join(profile, "DevToolsActivePort")
         port = _wait("chromium's DevTools port", lambda: os.path.exists(port_file)
                      and open(port_file, encoding="utf-8").read().split("\n")[0], self.proc)
-        status, body, _ = _wait("chromium's page list", lambda: (lambda r: r if r[0] == 200 else None)(
+        body = _wait("chromium's page list", lambda: (lambda r: r[1] if r[0] == 200 else None)(
             _get(f"http://127.0.0.1:{port}/json/list")), self.proc)
-        page = next(p for p in json.loads(body) if p["type"] == "page")
-        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
-        self.n = 0
+        self.page = next(p for p in json.loads(body) if p["type"] == "page")["webSocketDebuggerUrl"]
+        self.ws, self.n = None, 0
+
+    def __enter__(self):
+        self._connection = connect(self.page, max_size=None, open_timeout=10)
+        self.ws = self._connection.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._connection.__exit__(*exc)
 
     def call(self, method, **params):
         self.n += 1
@@ -196,8 +203,14 @@ class Browser:
     def evaluate(self, expression):
         return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"]["value"]
 
-    def close(self):
-        self.ws.close()
+    def screenshot(self):
+        return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+
+
+def _save(name, data):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    with open(os.path.join(ARTIFACTS, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode("utf-8"))
 
 
 def test_the_ui_renders_an_analysis_from_the_api_in_a_real_browser(stack, tmp_path):
@@ -208,30 +221,30 @@ def test_the_ui_renders_an_analysis_from_the_api_in_a_real_browser(stack, tmp_pa
     profile = tmp_path / "chromium"
     profile.mkdir()
     try:
-        browser = Browser(procs, str(profile))
-        try:
+        with Browser(procs, str(profile)) as browser:
             browser.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=HEIGHT,
                          deviceScaleFactor=1, mobile=False)
             browser.call("Page.navigate", url=stack["ui"])
             # Streamlit sends the page over its WebSocket after load: wait for the analysis itself.
             state = "[document.title, document.body ? document.body.innerText : '',"
             state += " document.querySelectorAll('[data-testid=\"stSkeleton\"]').length]"
-            title, text, _ = _wait("the UI showing the analysis", lambda: (lambda v: v if (
-                f"Findings ({findings})" in v[1] and aid in v[1] and v[2] == 0) else None)(
-                browser.evaluate(state)), seconds=60)
+            deadline = time.monotonic() + 60
+            while True:
+                title, text, skeletons = browser.evaluate(state)
+                if f"Findings ({findings})" in text and aid in text and skeletons == 0:
+                    break
+                if time.monotonic() > deadline:
+                    _save("dsa_agent_ui.png", browser.screenshot())
+                    raise AssertionError(f"the UI did not show analysis {aid} within 60 s; it shows"
+                                         f" (screenshot in .cache/artifacts): {text[:1500]!r}")
+                time.sleep(0.5)
             time.sleep(1)  # let charts and fonts settle before the picture
-            shot = base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"])
+            shot = browser.screenshot()
             dom = browser.evaluate("document.documentElement.outerHTML")
-        finally:
-            browser.close()
     finally:
         procs.stop()
-
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    with open(os.path.join(ARTIFACTS, "dsa_agent_ui.png"), "wb") as f:
-        f.write(shot)
-    with open(os.path.join(ARTIFACTS, "dsa_agent_ui.html"), "w", encoding="utf-8") as f:
-        f.write(dom)
+    _save("dsa_agent_ui.png", shot)
+    _save("dsa_agent_ui.html", dom)
 
     assert title == "dsa-agent"
     assert "DSA operations agent" in text and "Suggestions (" in text and "New analysis" in text
