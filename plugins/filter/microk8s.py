@@ -39,6 +39,13 @@ def microk8s_kubeconfig_server(text, address, port=kubeconfig.API_PORT):
         raise AnsibleFilterError(f"microk8s_kubeconfig_server: {err}") from err
 
 
+def microk8s_dns_address(service_cidr):
+    try:
+        return kubeconfig.dns_address(service_cidr)
+    except Microk8sError as err:
+        raise AnsibleFilterError(f"microk8s_dns_address: {err}") from err
+
+
 def microk8s_snap_info(text, name="microk8s"):
     return parse_snap_list(text, name)
 
@@ -69,6 +76,7 @@ class FilterModule:
             "microk8s_node_roles": microk8s_node_roles,
             "microk8s_join_url": microk8s_join_url,
             "microk8s_kubeconfig_server": microk8s_kubeconfig_server,
+            "microk8s_dns_address": microk8s_dns_address,
             "microk8s_snap_info": microk8s_snap_info,
             "microk8s_nodes": microk8s_nodes,
             "microk8s_channel_problems": microk8s_channel_problems,

@@ -7,7 +7,13 @@ Every parser raises Microk8sError with a message that quotes what was wrong, nev
 import json
 import re
 
-import yaml
+try:  # PyYAML is on the controller, not always on a node (Python's standard library has no YAML)
+    import yaml
+
+    HAS_YAML = True
+except ImportError:  # pragma: no cover - exercised by forcing it off in the unit tests
+    yaml = None
+    HAS_YAML = False
 
 MICROK8S = "/snap/bin/microk8s"
 SNAP = "snap"
@@ -43,8 +49,8 @@ def parse_status_yaml(text):
     if STOPPED_MESSAGE in text:
         return {"running": False, "message": STOPPED_MESSAGE, "ha_enabled": False, "ha_nodes": [], "addons": {}}
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
+        data = yaml.safe_load(text) if HAS_YAML else _status_layout(text)
+    except (ValueError, AttributeError, TypeError) + ((yaml.YAMLError,) if HAS_YAML else ()) as err:
         raise Microk8sError(f"microk8s status --format yaml is not YAML ({err}): {_excerpt(text)}") from err
     if not isinstance(data, dict) or not isinstance(data.get("microk8s"), dict):
         raise Microk8sError(f"microk8s status --format yaml has no 'microk8s' section: {_excerpt(text)}")
@@ -78,6 +84,66 @@ def parse_status_yaml(text):
         "ha_nodes": nodes,
         "addons": addons,
     }
+
+
+_SCALARS = {"True": True, "true": True, "False": False, "false": False}
+
+
+def _scalar(text):
+    text = text.strip()
+    if text in _SCALARS:
+        return _SCALARS[text]
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _status_layout(text):
+    """The YAML subset `microk8s status --format yaml` prints, for nodes without PyYAML.
+
+    Top-level `key:` sections holding `key: value` scalars, nested sections, and lists of
+    mappings (`- key: value` then `  key: value`), indented with spaces. Anything else raises
+    ValueError naming the line.
+    """
+    root = {}
+    stack = [(-1, root)]  # (indent, container)
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        if "\t" in raw[:len(raw) - len(raw.lstrip())]:
+            raise ValueError(f"line {number}: tab indentation")
+        indent = len(raw) - len(raw.lstrip(" "))
+        line = raw.strip()
+        item = line.startswith("- ")
+        if item:
+            line = line[2:]
+        key, sep, value = line.partition(":")
+        if not sep or not key or (value and not value.startswith(" ")):
+            raise ValueError(f"line {number}: expected 'key: value', got {raw.strip()!r}")
+        while stack and stack[-1][0] >= indent and not (item and isinstance(stack[-1][1], list) and stack[-1][0] == indent):
+            stack.pop()
+        if not stack:
+            raise ValueError(f"line {number}: bad indentation")
+        parent = stack[-1][1]
+        if item:
+            if not isinstance(parent, list):
+                raise ValueError(f"line {number}: a list item where a mapping was expected")
+            entry = {}
+            parent.append(entry)
+            stack.append((indent + 1, entry))  # continuation keys sit two spaces deeper than '-'
+            parent = entry
+        elif isinstance(parent, list):
+            raise ValueError(f"line {number}: a mapping key inside a list")
+        value = value.strip()
+        if value:
+            parent[key.strip()] = _scalar(value)
+        else:
+            # A section: a list when the next meaningful line is an item, else a mapping.
+            following = [ln for ln in text.splitlines()[number:] if ln.strip()]
+            child = [] if following and following[0].strip().startswith("- ") else {}
+            parent[key.strip()] = child
+            stack.append((indent, child))
+    return root
 
 
 def find_addon(addons, name):

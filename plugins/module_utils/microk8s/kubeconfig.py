@@ -6,6 +6,17 @@ from ansible_collections.dsa.platform.plugins.module_utils.microk8s.cli import M
 API_PORT = 16443  # MicroK8s' kube-apiserver port
 
 
+def dns_address(service_cidr):
+    """The cluster DNS service address MicroK8s uses: the 10th address of the service network."""
+    import netaddr
+
+    try:
+        network = netaddr.IPNetwork(str(service_cidr))
+        return str(network[10])
+    except (netaddr.AddrFormatError, ValueError, TypeError, IndexError) as err:
+        raise Microk8sError(f"microk8s_service_cidr: {service_cidr!r} has no 10th address for the cluster DNS ({err})") from err
+
+
 def api_server_url(address, port=API_PORT):
     host = f"[{address}]" if ":" in str(address) else str(address)
     return f"https://{host}:{int(port)}"

@@ -60,3 +60,10 @@ def test_snap_info_and_nodes():
     assert microk8s.microk8s_nodes((fixtures / "nodes.json").read_text()) == {"cp1": True, "w1": False}
     with pytest.raises(AnsibleFilterError, match="microk8s_nodes: kubectl get nodes -o json did not print JSON"):
         microk8s.microk8s_nodes("error: the server doesn't have a resource type")
+
+
+def test_dns_address_is_the_tenth_service_address():
+    assert microk8s.microk8s_dns_address("10.152.183.0/24") == "10.152.183.10"
+    assert microk8s.microk8s_dns_address("fd99::/108") == "fd99::a"
+    with pytest.raises(AnsibleFilterError, match="microk8s_service_cidr: '10.0.0.0/30' has no 10th address"):
+        microk8s.microk8s_dns_address("10.0.0.0/30")

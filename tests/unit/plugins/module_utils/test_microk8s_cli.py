@@ -141,3 +141,20 @@ def test_kubeconfig_from_a_worker_is_refused():
         kubeconfig.rewrite_server(message, "https://10.0.0.1:16443")
     with pytest.raises(Microk8sError, match="must start with https://"):
         kubeconfig.rewrite_server(fixture("config.yaml"), "10.0.0.1:16443")
+
+
+@pytest.mark.parametrize("name", ["status_ha_ready.yaml", "status_single.yaml", "status_not_running.yaml"])
+def test_nodes_without_pyyaml_read_status_the_same(monkeypatch, name):
+    """A node's Python may lack PyYAML; the built-in reader of MicroK8s' layout gives the same result."""
+    text = fixture(name)
+    assert cli._status_layout(text) == yaml.safe_load(text)
+    with_yaml = cli.parse_status_yaml(text)
+    monkeypatch.setattr(cli, "HAS_YAML", False)
+    assert cli.parse_status_yaml(text) == with_yaml
+
+
+@pytest.mark.parametrize("text", ["microk8s:\n  running True\n", "microk8s:\n\trunning: True\n", "microk8s:\n  running:True\n"])
+def test_built_in_reader_refuses_other_layouts(monkeypatch, text):
+    monkeypatch.setattr(cli, "HAS_YAML", False)
+    with pytest.raises(Microk8sError, match="is not YAML"):
+        cli.parse_status_yaml(text)
