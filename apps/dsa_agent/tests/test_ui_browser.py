@@ -217,6 +217,7 @@ def test_the_ui_renders_an_analysis_from_the_api_in_a_real_browser(stack, tmp_pa
     doc = _analysis(stack["api"], stack["key"])
     aid = doc["id"]
     findings = len(doc["result"]["findings"])
+    suggestions = doc["result"]["suggestions"]
     procs = Processes(str(tmp_path))
     profile = tmp_path / "chromium"
     profile.mkdir()
@@ -226,12 +227,15 @@ def test_the_ui_renders_an_analysis_from_the_api_in_a_real_browser(stack, tmp_pa
                          deviceScaleFactor=1, mobile=False)
             browser.call("Page.navigate", url=stack["ui"])
             # Streamlit sends the page over its WebSocket after load: wait for the analysis itself.
+            # The selected analysis is the value of the selectbox's input, not page text.
             state = "[document.title, document.body ? document.body.innerText : '',"
-            state += " document.querySelectorAll('[data-testid=\"stSkeleton\"]').length]"
+            state += " document.querySelectorAll('[data-testid=\"stSkeleton\"]').length,"
+            state += " Array.from(document.querySelectorAll('input'), i => i.value)]"
             deadline = time.monotonic() + 60
             while True:
-                title, text, skeletons = browser.evaluate(state)
-                if f"Findings ({findings})" in text and aid in text and skeletons == 0:
+                title, text, skeletons, inputs = browser.evaluate(state)
+                if (f"Findings ({findings})" in text and f"Suggestions ({len(suggestions)})" in text
+                        and aid in inputs and skeletons == 0):
                     break
                 if time.monotonic() > deadline:
                     _save("dsa_agent_ui.png", browser.screenshot())
@@ -248,6 +252,9 @@ def test_the_ui_renders_an_analysis_from_the_api_in_a_real_browser(stack, tmp_pa
 
     assert title == "dsa-agent"
     assert "DSA operations agent" in text and "Suggestions (" in text and "New analysis" in text
+    # What the API returned is what the page shows: the narrative and every suggestion's title.
+    assert doc["result"]["narrative"]["analyst"].splitlines()[0].strip("# ") in text
+    assert all(s["title"] in text for s in suggestions), text[:2000]
     assert "unreachable" not in text and not re.search(r"\b40[13]\b", text), text[:2000]
     assert "<title>dsa-agent</title>" in dom
     image = Image.open(io.BytesIO(shot)).convert("L")
