@@ -1,6 +1,7 @@
 """Shared helpers: paths, pins, subprocess calls that fail with a clear message."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -50,6 +51,7 @@ def state_root() -> Path:
     return Path(os.environ.get("DSA_LOCALKUBE_STATE", "/var/lib/dsa-localkube"))
 
 
+@functools.lru_cache(maxsize=None)
 def go_version() -> str:
     go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
     if not go:
