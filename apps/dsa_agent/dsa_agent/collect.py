@@ -148,6 +148,13 @@ def _load(url, rw, start, end, step, t, errors) -> dict:
         load["pool_in_use_max"] = max((v for r in pool for _, v in r["points"]), default=None)
         pmax = prometheus.query(url, "max(iot_api_db_pool_connections_max)", end, t)
         load["pool_max"] = pmax[0]["value"] if pmax else None
+        # the hosts' cores and CPU use (node exporter), for the workers rule
+        cores = prometheus.query(url, 'max(count by (instance) (node_cpu_seconds_total{mode="idle"}))',
+                                 end, t)
+        load["cores"] = int(cores[0]["value"]) if cores and cores[0]["value"] else None
+        load["cpu_query"] = f'1 - avg(rate(node_cpu_seconds_total{{mode="idle"}}[{rw}]))'
+        load["host_cpu_utilisation"] = _scalar_avg(url, load["cpu_query"], start, end, step, t,
+                                                   errors)
         thr = prometheus.query_range(url, q_rate, start, end, step, t)
         load["throughput_points"] = thr[0]["points"] if thr else []
     except SourceError as e:

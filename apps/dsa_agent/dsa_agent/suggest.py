@@ -7,6 +7,8 @@ Rules (docs/agent.md explains them):
 - capacity (Little's law): concurrency L = arrival rate x mean latency. One instance serves
   workers x threads at once; aim for at most 60 % of that -> iot_api_instances;
 - threads: per-worker concurrency near its thread count while CPU is not the limit -> more threads;
+- workers: one gunicorn worker per core when the host's CPU is busy and there are fewer workers
+  than cores (Python threads share one core per process), or more than twice as many;
 - pool: the connection pool is full (in use = max) -> iot_api_pool_size up to the thread count,
   within PostgreSQL's max_connections;
 - k6 preset: the next run's preset from what the last runs showed.
@@ -89,6 +91,22 @@ def suggest(findings: list[dict], load: dict, cur: dict, k6_runs: list[dict] | N
                 " I/O, so more threads (and connections for them) raise throughput.",
                 ev + ([{"measurement": "api_cpu_utilisation", "value": cpu}] if cpu is not None
                       else []), "iot_api", variables, cur, 0.6))
+
+    cores, host_cpu = load.get("cores"), load.get("host_cpu_utilisation")
+    if cores and ((workers < cores and host_cpu is not None and host_cpu > 0.7)
+                  or workers > 2 * cores):
+        variables = {"iot_api_workers": cores}
+        if instances * cores * pool > max_conn - 10:
+            variables["iot_api_pool_size"] = max(1, (max_conn - 10) // (instances * cores))
+        out.append(_sugg(
+            "workers", f"Run {cores} workers per instance",
+            f"the hosts have {cores} cores and their CPU is"
+            f" {'unknown' if host_cpu is None else f'{host_cpu:.0%}'} busy with {workers}"
+            " worker(s): one process per core lets Python use every core without"
+            " oversubscribing them.",
+            [{"measurement": "cores", "value": cores},
+             {"measurement": "host_cpu_utilisation", "query": load.get("cpu_query"),
+              "value": host_cpu}], "iot_api", variables, cur, 0.6))
 
     in_use, pool_max = load.get("pool_in_use_max"), load.get("pool_max")
     if in_use is not None and pool_max and in_use >= pool_max and pool < threads:

@@ -90,3 +90,14 @@ def test_current_values_and_diff_come_from_group_vars(inventory):
     assert c["source"]["iot_api_threads"] == "role default"
     d = inv.diff(inventory, {"iot_api": {"iot_api_threads": 8}})
     assert "+iot_api_threads: 8" in d and "b/group_vars/iot_api.yml" in d
+
+
+def test_workers_follow_the_cores_when_the_cpu_is_busy():
+    s = _one(suggest([], {"cores": 4, "host_cpu_utilisation": 0.85, "cpu_query": "q"}, CUR),
+             "workers")
+    assert s["patch"] == {"iot_api": {"iot_api_workers": 4}}
+    assert not [x for x in suggest([], {"cores": 4, "host_cpu_utilisation": 0.3}, CUR)
+                if x["rule"] == "workers"]
+    many = dict(CUR, iot_api_workers=9)
+    assert _one(suggest([], {"cores": 2}, many), "workers")["patch"] == {
+        "iot_api": {"iot_api_workers": 2}}
