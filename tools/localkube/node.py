@@ -19,8 +19,11 @@ from localkube.util import LocalkubeError, atomic_write, log, state_root
 
 # Only these global kernel settings are changed (the kubelet insists on them), restored on stop.
 KUBELET_SYSCTLS = {"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
-# Recorded and restored too: the bridge CNI plugin turns IPv4 forwarding on for its gateway.
-WATCHED_SYSCTLS = ("net/ipv4/ip_forward",)
+# Pod -> Service -> pod traffic is routed through the bridge, so IPv4 forwarding must be on (the
+# bridge CNI plugin would turn it on anyway). Restored on stop unless another container network
+# (podman's netns-*, which needs it and sets it itself) is in use at that moment.
+FORWARD_SYSCTLS = {"net/ipv4/ip_forward": "1"}
+WATCHED_SYSCTLS = tuple(FORWARD_SYSCTLS)
 BRIDGE = "lkcni0"
 POD_CIDR = "10.244.0.0/24"
 CNI_NETWORK = "dsa-localkube"
@@ -92,6 +95,11 @@ def _chains() -> dict[str, list[str]]:
 def _netns() -> list[str]:
     d = Path("/run/netns")
     return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+
+
+def _foreign_netns(snap: dict) -> list[str]:
+    """Network namespaces not made by our CNI (e.g. podman's) that exist now."""
+    return [n for n in _netns() if not n.startswith("cni-")]
 
 
 def _cgroup_kubepods() -> list[str]:
@@ -248,8 +256,9 @@ def up(cluster, state: dict, bins: Path) -> None:
     cluster.save(state)
     # Images first (buildah, before any node process runs): a missing base fails early.
     images.ensure_pause()
-    for key, value in KUBELET_SYSCTLS.items():
+    for key, value in {**KUBELET_SYSCTLS, **FORWARD_SYSCTLS}.items():
         if _read_sysctl(key) != value:
+            log(f"setting {key.replace('/', '.')}={value} (restored on down)")
             _write_sysctl(key, value)
     conf, sock = containerd_config(cluster)
     state["containerd_sock"] = str(sock)
@@ -449,7 +458,13 @@ def down(cluster, state: dict) -> list[str]:
         p = Path(d)
         if not existed and p.exists() and not _mounts_under([d]):
             shutil.rmtree(p, ignore_errors=True)
+    foreign = _foreign_netns(snap)
     for key, value in snap.get("sysctls", {}).items():
+        if key in FORWARD_SYSCTLS and foreign:
+            if _read_sysctl(key) != value:
+                log(f"keeping {key.replace('/', '.')}={_read_sysctl(key)}: other container networks use it "
+                    f"({', '.join(foreign[:3])})")
+            continue
         try:
             if _read_sysctl(key) != value:
                 _write_sysctl(key, value)
@@ -488,7 +503,10 @@ def leftovers(cluster, state: dict) -> list[str]:
             extra = [c for c in chains if CHAIN_RE.match(c.split("/", 1)[1]) and c not in snap["chains"].get(tool, [])]
             if extra:
                 found.append(f"{tool} chains {extra}")
+    foreign = _foreign_netns(snap)
     for key, value in snap.get("sysctls", {}).items():
+        if key in FORWARD_SYSCTLS and foreign:
+            continue
         if _read_sysctl(key) != value:
             found.append(f"sysctl {key}={_read_sysctl(key)} (was {value})")
     if not snap.get("bridge_existed", True) and Path(f"/sys/class/net/{BRIDGE}").exists():
