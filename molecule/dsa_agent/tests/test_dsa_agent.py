@@ -4,6 +4,7 @@ The host also runs Debian's Prometheus (prepare.yml), and the role copied a real
 controller, so an analysis reads real metrics and real benchmark results.
 """
 import json
+import os
 import re
 import time
 
@@ -152,3 +153,15 @@ def test_the_cli_analyzes_with_the_services_settings(host):
     report = host.file(out.stdout.strip().splitlines()[-1])
     assert report.is_file and report.user == "dsa-agent"
     assert report.size > 0
+
+
+def test_the_analyze_entry_point_fetched_a_report_to_the_controller():
+    """converge's second play: include_role tasks_from=analyze."""
+    folder = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "analysis")
+    reports = sorted(n for n in os.listdir(folder) if n.endswith(".md"))
+    assert reports, folder
+    with open(os.path.join(folder, reports[-1]), encoding="utf-8") as f:
+        text = f.read()
+    assert text.startswith("# dsa-agent analysis ") and "## Findings" in text
+    assert "Targets: iot_api, postgresql, node, prometheus." in text
+    assert "unreachable" not in text, text
