@@ -27,7 +27,7 @@ class Runner:
             raise BusyError(f"{MAX_RUNNING} analyses are already running")
         aid = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
         doc = {"id": aid, "status": "running", "created": time.strftime(
-            "%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "request": {
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "created_ns": time.time_ns(), "request": {
             "window": window, "window_s": window_s, "targets": targets or list(collect.TARGETS),
             "question": question, "end": end, "by": key_name}, "result": None}
         self.store.save(doc)

@@ -59,7 +59,8 @@ class Store:
                 except (OSError, ValueError):
                     continue
                 out.append(doc)
-        out.sort(key=lambda d: d.get("created", ""), reverse=True)
+        # newest first; created_ns orders analyses started within the same second
+        out.sort(key=lambda d: (d.get("created", ""), d.get("created_ns", 0)), reverse=True)
         return out
 
     def writable(self) -> bool:

@@ -236,3 +236,11 @@ def test_real_gunicorn_serves_the_api(tmp_path, state_dir, api_keys):
              if ln.startswith("{")]
     assert any(ln.get("logger") == "dsa_agent.access" and ln.get("status") == 202 for ln in lines)
     assert api_keys["write"] not in (tmp_path / "gunicorn.log").read_text()
+
+
+def test_analyses_are_listed_newest_first_even_within_one_second(make_app, api_keys):
+    app = make_app(prometheus_url=_closed())
+    c = app.test_client()
+    ids = [_finish(app, c, api_keys["write"], {"window": "1m"})["id"] for _ in range(3)]
+    listing = c.get("/api/v1/analyses", headers=auth(api_keys["read"])).json["analyses"]
+    assert [a["id"] for a in listing] == ids[::-1]
