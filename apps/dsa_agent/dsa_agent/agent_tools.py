@@ -70,3 +70,15 @@ def make_tools(settings) -> list:
 
     return [prometheus_query, prometheus_range, prometheus_targets, prometheus_alerts,
             detect_anomalies, search_logs, platform_state, k6_results]
+
+
+def for_model(tools: list) -> list:
+    """The same tools answering JSON text, which is what a model reads in a tool message."""
+    import json
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def as_json(*a, **kw):
+            return json.dumps(fn(*a, **kw), default=str)
+        return as_json
+    return [wrap(t) for t in tools]

@@ -3,7 +3,7 @@ else a rule that picks the tool from the question's words and answers from its o
 import json
 import re
 
-from .agent_tools import make_tools
+from .agent_tools import for_model, make_tools
 from .llm import describe_error
 
 _ROUTES = [(r"alert", "prometheus_alerts", {}), (r"target|scrape|down", "prometheus_targets", {}),
@@ -20,7 +20,8 @@ def answer(settings, message: str, model=None) -> dict:
 
         from .graph import ANALYST_PROMPT
         try:
-            agent = create_agent(model, list(tools.values()), system_prompt=ANALYST_PROMPT)
+            agent = create_agent(model, for_model(list(tools.values())),
+                                 system_prompt=ANALYST_PROMPT)
             res = agent.invoke({"messages": [HumanMessage(message)]},
                                config={"recursion_limit": 12})
             from .graph import _messages_to_calls

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from . import collect as col
 from . import executor, inventory
 from . import suggest as sug
-from .agent_tools import make_tools
+from .agent_tools import for_model, make_tools
 from .llm import describe_error
 
 log = logging.getLogger("dsa_agent.graph")
@@ -72,7 +72,7 @@ def _messages_to_calls(messages) -> list[dict]:
 
 
 def build(settings, model=None, checkpointer=None):
-    tools = make_tools(settings)
+    tools = for_model(make_tools(settings))
 
     def analyst(state: State) -> dict:
         collected = col.collect(settings, state["window_s"], state.get("targets"),
