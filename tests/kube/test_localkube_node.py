@@ -76,6 +76,23 @@ def test_local_image_runs_and_serves_through_a_cluster_ip(localkube_node, localk
         except OSError:
             time.sleep(0.5)
     assert body == {"pod": pod.metadata.name, "path": "/hello"}
+
+    # From inside a pod: the Service by its DNS name (CoreDNS), pod -> Service -> pod, and the
+    # apiserver through the `kubernetes` Service with the pod's own ServiceAccount token.
+    kubectl = Path(localkube("build", "--level", "node").stdout.strip().splitlines()[-1]) / "kubectl"
+    script = (
+        "import json, ssl, urllib.request as u\n"
+        f"print(u.urlopen('http://echo.{ns}.svc.cluster.local/dns', timeout=5).read().decode())\n"
+        "sa = '/var/run/secrets/kubernetes.io/serviceaccount/'\n"
+        "ctx = ssl.create_default_context(cafile=sa + 'ca.crt')\n"
+        "req = u.Request('https://kubernetes.default.svc/api', headers={'Authorization': 'Bearer ' + open(sa + 'token').read()})\n"
+        "print(json.loads(u.urlopen(req, context=ctx, timeout=5).read())['kind'])\n")
+    inside = subprocess.run([str(kubectl), "--kubeconfig", str(localkube_node), "-n", ns, "exec", pod.metadata.name,
+                             "--", "python3", "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert inside.returncode == 0, inside.stderr[-2000:]
+    lines = inside.stdout.strip().splitlines()
+    assert json.loads(lines[0]) == {"pod": pod.metadata.name, "path": "/dns"}
+    assert lines[1] == "APIVersions"
     core.delete_namespace(ns)
 
 

@@ -105,3 +105,17 @@ def test_cli_errors_are_one_line_without_traceback(capsys):
     assert cli.main(["image", "build", "--tag", "nope", "/nonexistent"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "explicit tag" in err
+
+
+def test_coredns_manifests_use_the_local_image_and_the_kubelets_dns_ip():
+    import json as _json
+    from localkube import coredns
+    objs = [_json.loads(doc) for doc in coredns.manifests("localhost/dsa-localkube-coredns:v1").split("\n---\n")]
+    svc = next(o for o in objs if o["kind"] == "Service")
+    assert svc["spec"]["clusterIP"] == coredns.DNS_IP
+    assert {p["port"] for p in svc["spec"]["ports"]} == {53}
+    dep = next(o for o in objs if o["kind"] == "Deployment")
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "localhost/dsa-localkube-coredns:v1"
+    assert container["imagePullPolicy"] == "Never"
+    assert f".:{coredns.PORT}" in next(o for o in objs if o["kind"] == "ConfigMap")["data"]["Corefile"]

@@ -94,6 +94,14 @@ def build(level: str = "api") -> Path:
     """Build the level's binaries unless cached; return the bin dir."""
     if level not in LEVEL_BINARIES:
         raise LocalkubeError(f"--level must be one of {', '.join(LEVEL_BINARIES)}, got {level!r}")
+    out = _build_kubernetes(level)
+    if level == "node" and os.environ.get("DSA_LOCALKUBE_COREDNS", "1") != "0":
+        from localkube import coredns
+        coredns.ensure_binary()
+    return out
+
+
+def _build_kubernetes(level: str) -> Path:
     need = missing(level)
     out = bin_dir()
     if not need:

@@ -140,10 +140,19 @@ class Cluster:
                        marker=self.marker())
 
         k = self.pki
+        node_ip = state.get("node_ip")
+        if node_ip:
+            # Node level: pods reach the apiserver through the `kubernetes` Service (in-cluster
+            # clients such as CoreDNS and operators), so it listens on the node IP too and that
+            # address is the Service's endpoint.
+            where = ["--bind-address", "0.0.0.0", "--advertise-address", node_ip]
+        else:
+            # The loopback advertise address cannot be an endpoint of the kubernetes Service.
+            where = ["--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+                     "--endpoint-reconciler-type", "none"]
         pid, logf = self._start(state, "kube-apiserver", [
             str(bins / "kube-apiserver"), "--etcd-servers", etcd_url,
-            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
-            "--secure-port", str(ports["apiserver"]),
+            *where, "--secure-port", str(ports["apiserver"]),
             "--tls-cert-file", str(k / "apiserver.crt"), "--tls-private-key-file", str(k / "apiserver.key"),
             "--client-ca-file", str(k / "ca.crt"),
             "--service-account-key-file", str(k / "sa.pub"),
@@ -153,8 +162,6 @@ class Cluster:
             "--authorization-mode", "Node,RBAC", "--enable-admission-plugins", "NodeRestriction",
             # Privileged pods are allowed by the server so that Pod Security admission is what refuses them.
             "--allow-privileged=true",
-            # The loopback advertise address cannot be an endpoint of the kubernetes Service.
-            "--endpoint-reconciler-type", "none",
             "--kubelet-client-certificate", str(k / "apiserver-kubelet-client.crt"),
             "--kubelet-client-key", str(k / "apiserver-kubelet-client.key"),
             "--kubelet-certificate-authority", str(k / "ca.crt"),

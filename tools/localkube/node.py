@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from localkube import images, procs
+from localkube import coredns, images, procs
 from localkube.util import LocalkubeError, atomic_write, log, state_root
 
 # Only these global kernel settings are changed (the kubelet insists on them), restored on stop.
@@ -44,6 +44,10 @@ def node_ip() -> str:
     if not ip or ip.startswith("127."):
         raise LocalkubeError("no non-loopback IPv4 address with a route: the kubelet needs one as its node IP")
     return ip
+
+
+def coredns_enabled() -> bool:
+    return os.environ.get("DSA_LOCALKUBE_COREDNS", "1") != "0"
 
 
 def _read_sysctl(key: str) -> str:
@@ -202,6 +206,7 @@ authentication:
   x509: {{clientCAFile: {k / 'ca.crt'}}}
 authorization: {{mode: Webhook}}
 clusterDomain: cluster.local
+{"clusterDNS: [" + coredns.DNS_IP + "]" if coredns_enabled() else "# no cluster DNS (DSA_LOCALKUBE_COREDNS=0)"}
 failSwapOn: false
 podLogsDir: {cluster.dir / 'pod-logs'}
 serializeImagePulls: false
@@ -256,6 +261,8 @@ def up(cluster, state: dict, bins: Path) -> None:
     cluster.save(state)
     # Images first (buildah, before any node process runs): a missing base fails early.
     images.ensure_pause()
+    if coredns_enabled():
+        coredns.ensure_image()
     for key, value in {**KUBELET_SYSCTLS, **FORWARD_SYSCTLS}.items():
         if _read_sysctl(key) != value:
             log(f"setting {key.replace('/', '.')}={value} (restored on down)")
@@ -295,7 +302,10 @@ def up(cluster, state: dict, bins: Path) -> None:
                    marker=cluster.marker(), interval=0.5)
     procs.wait_for("kube-proxy", lambda: procs.http_get("http://127.0.0.1:10256/healthz")[0] == 200,
                    timeout=WAIT, pid=ppid, log_file=plogf, marker=cluster.marker())
-    # Pods need a ServiceAccount token from the controller-manager in every namespace: proven by `default`.
+    if coredns_enabled():
+        coredns.deploy(cluster, sock)
+        procs.wait_for("coredns (cluster DNS)", lambda: coredns.ready(cluster), timeout=WAIT, pid=None,
+                       log_file=logf, interval=0.5)
 
 
 # ---- down ------------------------------------------------------------------------------------

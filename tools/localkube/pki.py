@@ -53,7 +53,7 @@ def make(pki: Path, node_name: str, service_ip: str, node_ip: str | None = None)
          "-days", DAYS, "-sha256", "-out", str(pki / "ca.crt")], what="openssl CA cert")
     loop = ["IP:127.0.0.1", "DNS:localhost"]
     _cert(pki, "apiserver", "/CN=kube-apiserver", usage="serverAuth",
-          sans=loop + [f"IP:{service_ip}", "DNS:kubernetes", "DNS:kubernetes.default",
+          sans=loop + [f"IP:{service_ip}"] + ([f"IP:{node_ip}"] if node_ip else []) + ["DNS:kubernetes", "DNS:kubernetes.default",
                        "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"])
     # The apiserver's client identity towards kubelets (exec, logs, port-forward).
     _cert(pki, "apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client")
