@@ -66,8 +66,9 @@ def collect(settings, window_s: int, targets: list[str] | None = None,
     start = end - window_s
     step, rw = _steps(window_s)
     url, t = settings.prometheus_url, settings.source_timeout
-    # rate() spreads one short blip over rate_window/step points: a finding must outlast it.
-    params = det.Params(min_points=max(3, int(int(rw[:-1]) / step) + 1))
+    # rate() spreads one short blip over rate_window/step points, and a shared host has blips
+    # of a few seconds: a finding must last two rate windows (10 s at 1 s steps).
+    params = det.Params(min_points=max(3, 2 * int(int(rw[:-1]) / step)))
     out = {"window": {"start": start, "end": end, "seconds": window_s, "step": step,
                       "rate_window": rw},
            "targets": targets, "findings": [], "series": [], "load": {}, "errors": [],

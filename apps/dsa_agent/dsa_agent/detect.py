@@ -10,7 +10,8 @@ Three detectors look at every point after a short history:
 The baseline learns only from points that were not flagged, so a long outage does not become
 "normal" halfway through. A point counts only when it is also *operationally* meaningful for its
 kind (a floor on the scale and a minimum effect: an error rate under 2 % is never an anomaly,
-latency must at least double and rise by 20 ms, throughput fall by 30 %). Flagged points closer than ``gap`` merge into one
+latency must at least double and rise by 50 ms, throughput fall by 30 %). Flagged points closer
+than ``gap`` merge into one
 segment; a segment needs ``min_points`` points. Every finding carries its evidence.
 """
 from dataclasses import dataclass, field
@@ -83,7 +84,7 @@ def _meaningful(kind: str, x: float, med: float) -> str | None:
     if kind == "error_rate":
         return "up" if x >= 0.02 and x >= med + 0.02 else None
     if kind == "latency":
-        return "up" if x >= 2 * med and x - med >= 0.02 else None
+        return "up" if x >= 2 * med and x - med >= 0.05 else None
     if kind == "throughput":
         if med > 1 and x <= 0.7 * med:
             return "down"

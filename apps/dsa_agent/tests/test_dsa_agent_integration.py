@@ -16,7 +16,8 @@ import pytest
 
 from dsa_agent import graph, report
 from dsa_agent.config import Settings
-from dsa_agent_helpers import K6, PgCluster, free_port, k6_script, run_k6
+from dsa_agent_helpers import K6, PgCluster, ScriptedChatModel, free_port, k6_script, tool_call
+from langchain_core.messages import AIMessage
 
 pytestmark = pytest.mark.integration
 BIN = os.path.dirname(sys.executable)
@@ -133,13 +134,13 @@ def _freeze(pg, delay: float, length: float):
     return run
 
 
-def _analyse(stack, run: dict, tmp_path):
+def _analyse(stack, run: dict, tmp_path, model=None):
     settings = Settings.from_env({"prometheus_url": stack["prom"], "state_dir": str(tmp_path),
                                   "source_timeout": "5", "journal_units": "none.service"},
                                  environ={})
     begin = run["start"] + 8  # rate() needs a few scrapes of load behind it
     window_s = int(run["end"] - begin)
-    return graph.run(settings, window_s, ["iot_api"], end=begin + window_s)
+    return graph.run(settings, window_s, ["iot_api"], end=begin + window_s, model=model)
 
 
 def test_clean_run_then_postgresql_stopped_mid_run(stack, tmp_path):
@@ -169,3 +170,18 @@ def test_clean_run_then_postgresql_stopped_mid_run(stack, tmp_path):
     lat = next(f for f in overlapping if f["kind"] == "latency")
     assert lat["evidence"]["peak"] >= 0.5  # pool time-outs of 1 s
     assert "anomal" in res["narrative"]["analyst"] and "error rate" in md
+
+    # The stand-in model (ScriptedChatModel) asks the REAL Prometheus through the agent's tools.
+    expr = ('(sum(rate(iot_api_http_requests_total{status=~"5.."}[5s])) or vector(0))'
+            ' / sum(rate(iot_api_http_requests_total[5s]))')
+    model = ScriptedChatModel(messages=iter([
+        tool_call("prometheus_targets", {}, "t1"),
+        tool_call("detect_anomalies", {"expr": expr, "kind": "error_rate", "minutes": 3}, "t2"),
+        AIMessage(content="Errors rose while PostgreSQL was stopped."),
+        tool_call("Verdict", {"explanations": {}, "rejected": [], "summary": "ok"}, "j1"),
+    ]))
+    res = _analyse(stack, faulty, tmp_path, model)
+    targets, detected = res["tool_calls"]
+    assert targets["name"] == "prometheus_targets" and '"health": "up"' in targets["result"]
+    found = json.loads(detected["result"])
+    assert any(f["window"]["start"] <= f1 + 5 and f["window"]["end"] >= f0 for f in found), found
