@@ -17,7 +17,7 @@ description:
     add-ons whose status differs from the wanted one, in the order given, one add-on per
     C(microk8s enable)/C(microk8s disable) command (as MicroK8s asks), then reads the status again
     and fails unless every add-on reached its wanted state.
-  - Run it on one control-plane node only (the first one): add-ons are cluster-wide, and
+  - Run it on one control-plane node only (the first one); add-ons are cluster-wide, and
     C(microk8s status) answers only on a control-plane node.
   - An add-on the cluster does not know fails the task with the list of known add-ons (MicroK8s
     itself only prints "not found" and exits 0).

@@ -14,7 +14,7 @@ short_description: Register a join token on a MicroK8s node for one node to join
 version_added: 0.2.0
 description:
   - Runs C(microk8s add-node --token TOKEN --token-ttl TTL --format json) on the node that
-    others join (the first control-plane node) and returns where to join: the node's addresses,
+    others join (the first control-plane node) and returns where to join, that is the node's addresses,
     the cluster agent port and the server certificate fingerprint.
   - The token is chosen by the caller (generate it on the controller, for example with the
     C(ansible.builtin.password) lookup on C(/dev/null)) and never appears in the result or the

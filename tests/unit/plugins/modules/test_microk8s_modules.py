@@ -155,3 +155,34 @@ def test_join_token_check_mode_registers_nothing(commands):
         run(microk8s_join_token, {"token": TOKEN}, check=True)
     assert info.value.args[0] == {"changed": True, "ttl": 600}
     assert commands["calls"] == []
+
+
+@pytest.mark.parametrize("module, args", [
+    (microk8s_addon, {"addons": ["dns"]}),
+    (microk8s_join_token, {"token": TOKEN}),
+])
+def test_documentation_parses_and_matches_the_argument_spec(commands, monkeypatch, module, args):
+    """ansible-doc reads these blocks as YAML; the options they document are the ones the module takes."""
+    import yaml
+
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    yaml.safe_load(module.EXAMPLES)
+    returned = yaml.safe_load(module.RETURN)
+    assert set(doc["attributes"]) == {"check_mode", "diff_mode"}
+    seen = {}
+    original = basic.AnsibleModule.__init__
+
+    def init(self, *a, **kwargs):
+        seen.update(kwargs["argument_spec"])
+        original(self, *a, **kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "__init__", init)
+    commands["answers"] = {"status": (0, (FIXTURES / "status_single.yaml").read_text(), ""),
+                           "add-node": (0, (FIXTURES / "add_node.json").read_text(), "")}
+    with pytest.raises(Exit) as info:
+        run(module, args, check=True)
+    assert set(doc["options"]) == set(seen)
+    for name, option in doc["options"].items():
+        assert option["type"] == seen[name]["type"], name
+        assert option.get("default") == seen[name].get("default"), name
+    assert set(info.value.args[0]) - {"changed"} <= set(returned)
