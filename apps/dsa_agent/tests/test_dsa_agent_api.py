@@ -244,3 +244,20 @@ def test_analyses_are_listed_newest_first_even_within_one_second(make_app, api_k
     ids = [_finish(app, c, api_keys["write"], {"window": "1m"})["id"] for _ in range(3)]
     listing = c.get("/api/v1/analyses", headers=auth(api_keys["read"])).json["analyses"]
     assert [a["id"] for a in listing] == ids[::-1]
+
+
+def test_chat_with_the_stand_in_model_runs_the_real_tool(make_app, api_keys, k6_results):
+    """ScriptedChatModel is the language-model stand-in; the tool it calls is the real one."""
+    from langchain_core.messages import AIMessage
+
+    from dsa_agent_helpers import ScriptedChatModel, tool_call
+
+    def factory():
+        return ScriptedChatModel(messages=iter([tool_call("k6_results", {}, "c1"),
+                                                AIMessage(content="One clean smoke run.")]))
+    c = make_app(model_factory=factory, results_dir=k6_results).test_client()
+    r = c.post("/api/v1/chat", json={"message": "how did the benchmark go?"},
+               headers=auth(api_keys["read"]))
+    assert r.status_code == 200 and r.json["answer"] == "One clean smoke run."
+    (call,) = r.json["tool_calls"]
+    assert call["name"] == "k6_results" and json.loads(call["result"])["runs"][0]["requests"] > 0
