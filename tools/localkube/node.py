@@ -504,7 +504,8 @@ def leftovers(cluster, state: dict) -> list[str]:
     mounts = _mounts_under([str(cluster.dir), str(run_dir(cluster))])
     if mounts:
         found.append(f"mounts {mounts}")
-    new_netns = [n for n in _netns() if n not in snap.get("netns", [])]
+    # Only our CNI's (cni-*): podman's netns-* come and go with other people's containers.
+    new_netns = [n for n in _netns() if n not in snap.get("netns", []) and n.startswith("cni-")]
     if new_netns:
         found.append(f"netns {new_netns}")
     if snap.get("chains") is not None:
