@@ -58,7 +58,11 @@ class ActionModule(ActionBase):
             for name in deployment.host_variables(group_names):
                 if name in task_vars:
                     values[name] = value(name)
-        problems.extend(deployment.host_problems(platform, host, group_names, value("ansible_host"), values))
+        monitors = groups.get("observability") or []
+        monitor = monitors[0] if monitors else None
+        monitor_address = value("ansible_host", source=hostvars[monitor]) if monitor in hostvars else None
+        problems.extend(deployment.host_problems(platform, host, group_names, value("ansible_host"), values,
+                                                 prometheus=(monitor, monitor_address)))
         problems.extend(unresolved)
 
         result["changed"] = False

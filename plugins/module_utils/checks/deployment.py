@@ -7,6 +7,8 @@ input, so one run reports everything at once.
 """
 import importlib
 
+import netaddr
+
 from ansible_collections.dsa.platform.plugins.module_utils.checks.inventory import (
     address_problems,
     network_problems,
@@ -26,14 +28,15 @@ MEMBER_GROUPS = ("postgresql", "iot_api", "observability")
 # count, client networks). Their values come from the roles' own defaults, which the play
 # imports, or the inventory; never from here.
 HOST_VARIABLES = {
-    "nodes": ("node_exporter_port",),
+    "nodes": ("node_exporter_port", "node_exporter_listen"),
     "postgresql": ("postgresql_port", "postgresql_exporter_port", "postgresql_allowed_networks"),
-    "iot_api": ("iot_api_nginx_port", "iot_api_metrics_port", "iot_api_base_port", "iot_api_instances"),
+    "iot_api": ("iot_api_nginx_port", "iot_api_metrics_port", "iot_api_base_port", "iot_api_instances",
+                "iot_api_metrics_allowed"),
     "observability": ("observability_prometheus_listen",),
 }
 
-# A role version without these simply has no such port.
-OPTIONAL_VARIABLES = ("iot_api_metrics_port",)
+# A role version without these simply has no such port (or no metrics proxy).
+OPTIONAL_VARIABLES = ("iot_api_metrics_port", "iot_api_metrics_allowed", "node_exporter_listen")
 
 # Cluster checks for the orchestrated configuration: a module whose inventory_problems(groups,
 # hostvars) returns problem strings (owned by the microk8s work, imported only in that mode).
@@ -150,8 +153,62 @@ def _int(value):
         return None
 
 
-def host_problems(platform, host, group_names, address, values):
-    """Problems of one host: its address and, in host mode, its instance count and port plan.
+def _loopback(listen):
+    """Whether an "address:port" listen string binds to loopback only."""
+    host = str(listen).rsplit(":", 1)[0].strip("[]")
+    if host in ("localhost",):
+        return True
+    try:
+        return netaddr.IPAddress(host).is_loopback()
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return False
+
+
+def _admits(networks, address):
+    """Whether an allow list of CIDR networks admits this address (invalid entries admit nothing)."""
+    for network in networks or []:
+        try:
+            if netaddr.IPAddress(address) in netaddr.IPNetwork(str(network)):
+                return True
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            continue
+    return False
+
+
+def scrape_problems(host, group_names, values, prometheus):
+    """Host mode: can Prometheus reach this host's metrics? prometheus is (host, address or None).
+
+    The address is the Prometheus host's ansible_host when that is an IP address; a named host's
+    address is only known from its facts at deploy time, where the iot_api role checks it.
+    """
+    monitor, monitor_address = prometheus
+    if monitor is None:
+        return []
+    problems = []
+    listen = values.get("node_exporter_listen")
+    if "nodes" in group_names and monitor != host and listen is not None and _loopback(listen):
+        problems.append(f"node_exporter_listen: {listen} on {host} is loopback only, so Prometheus on {monitor} "
+                        "cannot scrape it; listen on an address it reaches")
+    allowed = values.get("iot_api_metrics_allowed")
+    if "iot_api" in group_names and allowed is not None:
+        needed = "127.0.0.1" if monitor == host else monitor_address
+        if needed is not None and _is_ip(needed) and not _admits(allowed, needed):
+            problems.append(f"iot_api_metrics_allowed: on {host} it does not admit {needed} (Prometheus on {monitor}), "
+                            "so every API instance would be down; add that address as a network")
+    return problems
+
+
+def _is_ip(value):
+    try:
+        netaddr.IPAddress(str(value))
+        return True
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return False
+
+
+def host_problems(platform, host, group_names, address, values, prometheus=(None, None)):
+    """Problems of one host: its address and, in host mode, its instance count, port plan and
+    whether Prometheus (``prometheus``: its host and ansible_host) can scrape it.
 
     address is its ansible_host (None when unset); values holds host_variables(group_names),
     a missing one meaning the variable is undefined.
@@ -171,4 +228,5 @@ def host_problems(platform, host, group_names, address, values):
     if "iot_api" in group_names and not (_int(values["iot_api_instances"]) or 0) >= 1:
         problems.append(f"iot_api_instances: must be at least 1 on {host}")
     problems.extend(port_problems(host_ports(group_names, values), host))
+    problems.extend(scrape_problems(host, group_names, values, prometheus))
     return problems

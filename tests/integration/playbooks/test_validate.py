@@ -88,6 +88,15 @@ BAD = {
         _set(["vars", "iot_api_nginx_port"], 8002),
         "port 8002 is already used by",
     ),
+    # Prometheus on db1 (10.1.1.10) must be able to scrape the API host and every node exporter.
+    "metrics allow list leaves Prometheus out": (
+        _set(["vars", "iot_api_metrics_allowed"], ["127.0.0.1/32", "10.1.2.0/24"]),
+        "iot_api_metrics_allowed: on api1 it does not admit 10.1.1.10 (Prometheus on db1)",
+    ),
+    "node exporter on loopback": (
+        _set(["vars", "node_exporter_listen"], "127.0.0.1:9100"),
+        "node_exporter_listen: 127.0.0.1:9100 on api1 is loopback only, so Prometheus on db1 cannot scrape it",
+    ),
 }
 
 

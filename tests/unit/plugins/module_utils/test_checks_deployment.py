@@ -136,5 +136,42 @@ def test_an_undefined_role_variable_is_named_not_guessed():
 
 def test_host_variables_lists_what_each_group_needs():
     assert deployment.host_variables(["iot_api"]) == [
-        "iot_api_nginx_port", "iot_api_metrics_port", "iot_api_base_port", "iot_api_instances"]
+        "iot_api_nginx_port", "iot_api_metrics_port", "iot_api_base_port", "iot_api_instances", "iot_api_metrics_allowed"]
     assert deployment.host_variables(["ungrouped"]) == []
+
+
+# Prometheus on db1 (10.1.1.10) scrapes api1 through nginx's metrics port, and every node exporter.
+MONITOR = ("db1", "10.1.1.10")
+
+
+def test_prometheus_elsewhere_must_be_admitted_by_the_metrics_allow_list():
+    values = dict(API_VALUES, node_exporter_listen="0.0.0.0:9100",
+                  iot_api_metrics_allowed=["127.0.0.1/32", "::1/128", "10.1.1.10/32"])
+    assert deployment.host_problems("host", "api1", ["nodes", "iot_api"], "10.1.2.11", values, MONITOR) == []
+    values["iot_api_metrics_allowed"] = ["127.0.0.1/32", "10.9.0.0/16"]
+    assert deployment.host_problems("host", "api1", ["nodes", "iot_api"], "10.1.2.11", values, MONITOR) == [
+        "iot_api_metrics_allowed: on api1 it does not admit 10.1.1.10 (Prometheus on db1), so every API instance "
+        "would be down; add that address as a network"]
+
+
+def test_prometheus_on_the_same_host_needs_loopback_admitted():
+    values = dict(API_VALUES, iot_api_metrics_allowed=["10.1.1.0/24"])
+    problems = deployment.host_problems("host", "api1", ["iot_api"], None, values, ("api1", "10.1.2.11"))
+    assert problems == ["iot_api_metrics_allowed: on api1 it does not admit 127.0.0.1 (Prometheus on api1), so every "
+                        "API instance would be down; add that address as a network"]
+
+
+def test_a_loopback_node_exporter_is_unreachable_from_another_host_only():
+    values = dict(API_VALUES, node_exporter_listen="127.0.0.1:9100")
+    assert deployment.host_problems("host", "api1", ["nodes"], None, values, MONITOR) == [
+        "node_exporter_listen: 127.0.0.1:9100 on api1 is loopback only, so Prometheus on db1 cannot scrape it; "
+        "listen on an address it reaches"]
+    assert deployment.host_problems("host", "db1", ["nodes"], None, dict(values, node_exporter_port=9100), MONITOR) == []
+    assert deployment.host_problems("host", "api1", ["nodes"], None, dict(values, node_exporter_listen="[::1]:9100"),
+                                    MONITOR)[0].startswith("node_exporter_listen: [::1]:9100 on api1 is loopback only")
+
+
+def test_a_named_prometheus_host_is_checked_at_deploy_time_not_here():
+    values = dict(API_VALUES, iot_api_metrics_allowed=["127.0.0.1/32"])
+    assert deployment.host_problems("host", "api1", ["iot_api"], None, values, ("mon", "mon.campus.example")) == []
+    assert deployment.host_problems("host", "api1", ["iot_api"], None, values, (None, None)) == []
