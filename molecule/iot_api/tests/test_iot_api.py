@@ -95,9 +95,11 @@ def test_paths_and_request_id_pass_through(host):
     assert re.search(r"(?im)^x-request-id: molecule-rid-1\r?$", headers)
 
 
-def test_nginx_status_is_served_locally(host):
-    status, _, body = curl(host, "GET", f"{NGINX}/nginx_status")
+def test_nginx_status_is_served_on_the_metrics_port_only(host):
+    """stub_status sits beside the instances' metrics, for an nginx exporter; the API port does not serve it."""
+    status, _, body = curl(host, "GET", "http://127.0.0.1:9180/nginx_status")
     assert status == 200 and "Active connections" in body
+    assert curl(host, "GET", f"{NGINX}/nginx_status")[0] == 404
 
 
 def _requests_served(host, port, route):
