@@ -19,7 +19,7 @@ from ansible_collections.dsa.platform.plugins.module_utils.checks.inventory impo
 # Every deployment configuration the collection knows, and the ones this version ships.
 # The one place to change when microk8s ships: add it to AVAILABLE_PLATFORMS.
 PLATFORMS = ("host", "microk8s")
-AVAILABLE_PLATFORMS = ("host",)
+AVAILABLE_PLATFORMS = ("host", "microk8s")
 
 # Groups whose members must also be in `nodes` (the machines the collection manages).
 MEMBER_GROUPS = ("postgresql", "iot_api", "observability")

@@ -61,7 +61,6 @@ _DELETE = object()
 BAD = {
     "platform empty": (_set(["vars", "dsa_platform"], ""), "dsa_platform: not set"),
     "platform unknown": (_set(["vars", "dsa_platform"], "swarm"), "dsa_platform: swarm is not one of host, microk8s"),
-    "platform not shipped yet": (_set(["vars", "dsa_platform"], "microk8s"), "dsa_platform: microk8s is not available"),
     "two databases": (
         _set(["children", "postgresql", "hosts"], {"db1": {}, "api1": {}}),
         "groups.postgresql: host mode runs exactly one PostgreSQL server; the inventory lists 2",
@@ -111,8 +110,62 @@ def test_bad_inventory_is_refused_naming_the_problem(case, tmp_path):
     assert expected in result.stdout, result.stdout[-3000:]
 
 
+# The orchestrated configuration: three control-plane nodes and a worker on 10.20.5.0/24 (clear of
+# the role's default pod and service CIDRs).
+GOOD_MICROK8S = {
+    "all": {
+        "vars": {"dsa_platform": "microk8s", "dsa_api_url": "http://10.20.5.11", "microk8s_node_networks": ["10.20.5.0/24"]},
+        "children": {
+            "nodes": {"children": {
+                "microk8s_control_plane": {"hosts": {f"cp{i}": {"ansible_host": f"10.20.5.1{i}"} for i in (1, 2, 3)}},
+                "microk8s_workers": {"hosts": {"w1": {"ansible_host": "10.20.5.21"}}},
+            }},
+        },
+    }
+}
+
+BAD_MICROK8S = {
+    "even control plane": (
+        lambda inv: inv["children"]["nodes"]["children"]["microk8s_control_plane"]["hosts"].pop("cp3"),
+        "groups.microk8s_control_plane: 2 control-plane hosts; HA needs an odd number",
+    ),
+    "channel format": (_set(["vars", "microk8s_channel"], "1.37-stable"), "microk8s_channel: '1.37-stable' is not a snap channel"),
+    "pod and service CIDRs overlap": (
+        _set(["vars", "microk8s_service_cidr"], "10.1.0.0/24"),
+        "microk8s_service_cidr: 10.1.0.0/24 overlaps microk8s_pod_cidr 10.1.0.0/16",
+    ),
+    "pod CIDR on the node network": (
+        _set(["vars", "microk8s_pod_cidr"], "10.20.0.0/16"),
+        "microk8s_pod_cidr: 10.20.0.0/16 overlaps the node network 10.20.5.0/24",
+    ),
+    "invalid service CIDR": (_set(["vars", "microk8s_service_cidr"], "10.152.183.300/24"), "microk8s_service_cidr: "),
+}
+
+
 @pytest.mark.integration
-@pytest.mark.parametrize("inventory", ["local", "smart_home", "campus", "city", "health"])
+@pytest.mark.parametrize("case", sorted(BAD_MICROK8S))
+def test_bad_cluster_inventory_is_refused_naming_the_variable(case, tmp_path):
+    change, expected = BAD_MICROK8S[case]
+    inventory = copy.deepcopy(GOOD_MICROK8S)
+    change(inventory["all"])
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    result = _validate(path)
+    assert result.returncode != 0, result.stdout
+    assert expected in result.stdout, result.stdout[-3000:]
+
+
+@pytest.mark.integration
+def test_the_good_cluster_inventory_passes(tmp_path):
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(GOOD_MICROK8S))
+    result = _validate(path)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("inventory", ["local", "smart_home", "campus", "city", "health", "smart_home_microk8s",
+                                       "campus_microk8s", "city_microk8s", "health_microk8s"])
 def test_shipped_inventories_pass(inventory):
     result = _validate(ROOT / "inventories" / inventory)
     assert result.returncode == 0, result.stdout[-3000:]

@@ -23,10 +23,9 @@ def test_a_good_host_deployment_has_no_problems():
 
 
 @pytest.mark.parametrize("platform, message", [
-    (None, "dsa_platform: not set; use one of host"),
-    ("", "dsa_platform: not set; use one of host"),
+    (None, "dsa_platform: not set; use one of host, microk8s"),
+    ("", "dsa_platform: not set; use one of host, microk8s"),
     ("swarm", "dsa_platform: swarm is not one of host, microk8s"),
-    ("microk8s", "dsa_platform: microk8s is not available in this version of dsa.platform; use host"),
 ])
 def test_the_platform_must_be_a_shipped_one(platform, message):
     assert deployment.platform_problems(platform) == [message]
@@ -66,14 +65,19 @@ def test_an_address_of_a_host_outside_nodes_is_not_a_clash():
     assert deployment.node_problems({"nodes": ["a"]}, {"a": "10.0.0.1", "lb": "10.0.0.1"}) == []
 
 
-def test_microk8s_runs_the_cluster_checks_instead_of_the_host_rules_once_available(monkeypatch):
+def test_a_known_platform_not_shipped_is_refused(monkeypatch):
+    monkeypatch.setattr(deployment, "AVAILABLE_PLATFORMS", ("host",))
+    assert deployment.platform_problems("microk8s") == [
+        "dsa_platform: microk8s is not available in this version of dsa.platform; use host"]
+
+
+def test_microk8s_runs_the_cluster_checks_instead_of_the_host_rules(monkeypatch):
     seen = []
 
     def cluster_problems(groups, hostvars):
         seen.append((groups, hostvars))
         return ["groups.microk8s: needs an odd number of control-plane nodes; the inventory lists 2"]
 
-    monkeypatch.setattr(deployment, "AVAILABLE_PLATFORMS", ("host", "microk8s"))
     monkeypatch.setattr(deployment, "cluster_problems", cluster_problems)
     # no postgresql or iot_api group: host rules would complain, the cluster rules decide instead
     problems = deployment.deployment_problems("microk8s", {"nodes": ["n1"]}, {}, URL, hostvars={"n1": {}})
