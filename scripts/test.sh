@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every quality gate, in order. Installs what it needs (venv, collections, PostgreSQL, podman,
-# the test-host image) and runs each stage even after one fails, then exits non-zero if any did.
+# Every quality gate, in order. Installs what it needs (venv, collections, PostgreSQL, Prometheus,
+# Chromium, podman, the test-host image; the local Kubernetes builds itself on first use) and
+# runs each stage even after one fails, then exits non-zero if any did.
 #
 #   scripts/test.sh                 # all stages
 #   scripts/test.sh lint pytest     # only the named stages
@@ -18,13 +19,22 @@ export ANSIBLE_CONFIG=$ROOT/ansible.cfg
 # Only the checkout's collections: a stray install under ~/.ansible must not shadow this tree.
 export ANSIBLE_COLLECTIONS_PATH=$ROOT/.cache/collections
 
-ensure_postgresql() {
-  command -v initdb >/dev/null || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && return 0
-  [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null || { echo "test: PostgreSQL server binaries are missing (apt-get install postgresql)" >&2; return 1; }
-  echo "test: installing PostgreSQL (apt)"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-  # The tests start private clusters; the distribution's default one is not needed.
-  systemctl disable --now postgresql >/dev/null 2>&1 || service postgresql stop >/dev/null 2>&1 || true
+apt_install() {
+  [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null || { echo "test: $* missing (apt-get install $*)" >&2; return 1; }
+  echo "test: installing $* (apt)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Real services the pytest stage starts privately: PostgreSQL, Prometheus (the agent's integration
+# test), Chromium (the agent UI's browser test). The distribution's own instances are not needed.
+ensure_services() {
+  local missing=()
+  command -v initdb >/dev/null || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  command -v prometheus >/dev/null || missing+=(prometheus)
+  command -v chromium >/dev/null || missing+=(chromium)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  apt_install "${missing[@]}" || return 1
+  systemctl disable --now postgresql prometheus prometheus-node-exporter >/dev/null 2>&1 || true
 }
 
 stage_yamllint() { yamllint --strict .; }
@@ -37,7 +47,7 @@ stage_syntax() {
   done
   return $rc
 }
-stage_pytest() { ensure_postgresql && python -m pytest -q -p no:cacheprovider; }
+stage_pytest() { ensure_services && python -m pytest -q -p no:cacheprovider; }
 stage_molecule() {
   bash scripts/testhost.sh image || return 1
   eval "$(bash scripts/testhost.sh env)"
