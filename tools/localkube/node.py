@@ -69,7 +69,8 @@ def other_node_cluster(name: str) -> str | None:
             data = json.loads(st.read_text())
         except (OSError, ValueError):
             continue
-        if data.get("level") == "node":
+        if data.get("level") == "node" and any(
+                procs.alive(p["pid"], p["marker"]) for p in data.get("procs", {}).values()):
             return st.parent.name
     return None
 
