@@ -139,10 +139,10 @@ def test_the_ui_page_and_its_health_through_nginx(host):
 
 
 def test_the_ui_websocket_upgrades_through_nginx(host):
-    """Streamlit's page is empty without its WebSocket: nginx must pass the upgrade on."""
+    """Streamlit's page is empty without its WebSocket: nginx must pass the upgrade on (a valid 16-byte key)."""
     out = host.run("curl -sS -o /dev/null -w '%{http_code}' --max-time 3 --http1.1"
                    " -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13'"
-                   " -H 'Sec-WebSocket-Key: ZHNhLWFnZW50LW1vbGVjdWxl' -H 'Origin: http://127.0.0.1:8091'"
+                   " -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H 'Origin: http://127.0.0.1:8091'"
                    f" {UI}/_stcore/stream")
     assert out.stdout.strip() == "101", (out.stdout, out.stderr)
 
