@@ -119,3 +119,22 @@ def test_coredns_manifests_use_the_local_image_and_the_kubelets_dns_ip():
     assert container["image"] == "localhost/dsa-localkube-coredns:v1"
     assert container["imagePullPolicy"] == "Never"
     assert f".:{coredns.PORT}" in next(o for o in objs if o["kind"] == "ConfigMap")["data"]["Corefile"]
+
+
+def test_a_component_that_dies_is_named_with_its_log_tail(tmp_path):
+    from localkube import procs
+    logf = tmp_path / "etcd.log"
+    pid = procs.start("etcd", ["sh", "-c", "echo 'listen tcp 127.0.0.1:2379: bind: address already in use'; exit 1"],
+                      logf)
+    with pytest.raises(util.LocalkubeError) as err:
+        procs.wait_for("etcd", lambda: False, timeout=10, pid=pid, log_file=logf)
+    assert "etcd exited during start-up" in str(err.value)
+    assert "address already in use" in str(err.value)
+
+
+def test_a_component_that_never_gets_ready_times_out_by_name(tmp_path):
+    from localkube import procs
+    logf = tmp_path / "kube-apiserver.log"
+    logf.write_text("waiting for etcd\n")
+    with pytest.raises(util.LocalkubeError, match=r"kube-apiserver did not become ready within 1s(.|\n)*waiting for etcd"):
+        procs.wait_for("kube-apiserver", lambda: False, timeout=1, pid=None, log_file=logf)
