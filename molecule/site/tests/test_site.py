@@ -61,9 +61,13 @@ def test_the_database_admits_only_the_node_network(db):
 
 
 def test_write_then_read_through_nginx_on_the_api_host(app):
+    """Devices are registered with an admin key (made on the host); the load generator's write key
+    (bootstrapped by default) ingests and reads."""
     key = _loadgen_key()
     device = f"site-{uuid.uuid4().hex[:10]}"
-    status, _, body = http(app, "POST", "http://127.0.0.1/api/v1/devices", key,
+    admin = app.check_output(f"iot-api-admin keys create --name {device}-admin --scope admin 2>/dev/null").strip()
+    assert http(app, "POST", "http://127.0.0.1/api/v1/devices", key, {"id": device, "name": "x"})[0] == 403
+    status, _, body = http(app, "POST", "http://127.0.0.1/api/v1/devices", admin,
                            {"id": device, "name": "site AC", "location": "wing-a"})
     assert status == 201, body
     reading = {"device_id": device, "measured_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),

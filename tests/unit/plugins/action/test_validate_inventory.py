@@ -75,6 +75,8 @@ def test_an_unresolvable_value_is_a_named_problem_not_a_crash():
     assert any(p.startswith("iot_api_instances: cannot be resolved for api1") for p in result["msg"]), result["msg"]
 
 
-def test_microk8s_is_refused_while_it_is_not_available():
+def test_a_platform_not_shipped_is_refused(monkeypatch):
+    from ansible_collections.dsa.platform.plugins.module_utils.checks import deployment
+    monkeypatch.setattr(deployment, "AVAILABLE_PLATFORMS", ("host",))
     result = _run("db1", {"dsa_platform": "microk8s"})
     assert result["msg"] == ["dsa_platform: microk8s is not available in this version of dsa.platform; use host"]
