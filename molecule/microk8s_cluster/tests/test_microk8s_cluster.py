@@ -24,14 +24,14 @@ def api():
 def test_namespaces_carry_their_pod_security_labels(api):
     core = client.CoreV1Api(api)
     labels = {name: core.read_namespace(name).metadata.labels for name in ("iot", "observability", "dsa-agent")}
-    assert labels["iot"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert labels["iot"]["pod-security.kubernetes.io/enforce"] == "restricted"  # dsa_k8s_pod_security
     assert labels["iot"]["pod-security.kubernetes.io/audit"] == "restricted"
     assert labels["observability"]["pod-security.kubernetes.io/enforce"] == "privileged"
     assert "pod-security.kubernetes.io/audit" not in labels["observability"]
     assert labels["dsa-agent"]["team"] == "research"
 
 
-def test_baseline_namespace_refuses_a_privileged_pod(api):
+def test_restricted_namespace_refuses_a_privileged_pod(api):
     pod = client.V1Pod(
         metadata=client.V1ObjectMeta(name="privileged-probe"),
         spec=client.V1PodSpec(containers=[client.V1Container(
