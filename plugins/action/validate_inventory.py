@@ -63,6 +63,9 @@ class ActionModule(ActionBase):
         monitor_address = value("ansible_host", source=hostvars[monitor]) if monitor in hostvars else None
         problems.extend(deployment.host_problems(platform, host, group_names, value("ansible_host"), values,
                                                  prometheus=(monitor, monitor_address)))
+        if platform == "microk8s" and deployment.K8S_CONTROLLER_GROUP in group_names:
+            problems.extend(deployment.k8s_problems(
+                host, {name: value(name) for name in deployment.K8S_VARIABLES if name in task_vars}))
         problems.extend(unresolved)
 
         result["changed"] = False

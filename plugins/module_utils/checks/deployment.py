@@ -6,6 +6,7 @@ returns a list of problems, each naming the variable or group to fix; nothing ra
 input, so one run reports everything at once.
 """
 import importlib
+import re
 
 import netaddr
 
@@ -41,6 +42,20 @@ OPTIONAL_VARIABLES = ("iot_api_metrics_port", "iot_api_metrics_allowed", "node_e
 # Cluster checks for the orchestrated configuration: a module whose inventory_problems(groups,
 # hostvars) returns problem strings (owned by the microk8s work, imported only in that mode).
 CLUSTER_CHECKS_MODULE = "ansible_collections.dsa.platform.plugins.module_utils.microk8s.checks"
+
+# The orchestrated workloads are rendered and applied from the one host of this group (the
+# machine holding the kubeconfig; playbooks/workloads.yml targets it).
+K8S_CONTROLLER_GROUP = "k8s_controller"
+
+# The platform variables the workloads need on that host, checked by k8s_problems (their defaults
+# are in roles/platform/defaults/main.yml, so the play brings them into scope).
+K8S_NAMESPACE_VARIABLES = ("dsa_k8s_database_namespace", "dsa_k8s_apps_namespace", "dsa_k8s_agent_namespace",
+                           "dsa_k8s_monitoring_namespace")
+K8S_VARIABLES = ("dsa_k8s_kubeconfig", "dsa_database_k8s_mode", "dsa_k8s_pod_security") + K8S_NAMESPACE_VARIABLES
+DATABASE_K8S_MODES = ("k8s_simple", "k8s_operator")
+POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
+# A namespace name is an RFC 1123 label: what the API server accepts (at most 63 characters).
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def host_variables(group_names):
@@ -118,6 +133,42 @@ def deployment_problems(platform, groups, node_addresses, api_url, hostvars=None
         problems.extend(host_group_problems(groups))
     elif platform == "microk8s" and platform in AVAILABLE_PLATFORMS:
         problems.extend(cluster_problems(groups, hostvars or {}))
+        problems.extend(k8s_controller_problems(groups))
+    return problems
+
+
+def k8s_controller_problems(groups):
+    """Orchestrated mode: exactly one host renders and applies the workloads."""
+    controllers = list(groups.get(K8S_CONTROLLER_GROUP) or [])
+    if len(controllers) != 1:
+        listed = ", ".join(controllers) if controllers else "none"
+        return [f"groups.{K8S_CONTROLLER_GROUP}: the orchestrated configuration needs exactly one host that holds the "
+                f"kubeconfig and applies the workloads (usually localhost); the inventory lists {listed}"]
+    return []
+
+
+def k8s_problems(host, values):
+    """Orchestrated mode, on the k8s_controller host: the platform's Kubernetes variables.
+
+    values maps the names in K8S_VARIABLES to their templated values; a missing one is undefined.
+    """
+    problems = []
+    kubeconfig = values.get("dsa_k8s_kubeconfig")
+    if not isinstance(kubeconfig, str) or not kubeconfig.strip():
+        problems.append(f"dsa_k8s_kubeconfig: not set for {host}; the path of the kubeconfig the workloads are "
+                        "applied through (the one the microk8s role exports)")
+    mode = values.get("dsa_database_k8s_mode")
+    if mode not in DATABASE_K8S_MODES:
+        problems.append(f"dsa_database_k8s_mode: {mode!r} is not one of " + ", ".join(DATABASE_K8S_MODES))
+    level = values.get("dsa_k8s_pod_security")
+    if level not in POD_SECURITY_LEVELS:
+        problems.append(f"dsa_k8s_pod_security: {level!r} is not a Pod Security level; use one of "
+                        + ", ".join(POD_SECURITY_LEVELS))
+    for name in K8S_NAMESPACE_VARIABLES:
+        namespace = values.get(name)
+        if not isinstance(namespace, str) or len(namespace) > 63 or not DNS1123_LABEL.match(namespace):
+            problems.append(f"{name}: {namespace!r} is not a valid namespace name (a DNS-1123 label: at most 63 "
+                            "lower-case letters, digits and '-', starting and ending with a letter or digit)")
     return problems
 
 

@@ -80,3 +80,71 @@ def test_a_platform_not_shipped_is_refused(monkeypatch):
     monkeypatch.setattr(deployment, "AVAILABLE_PLATFORMS", ("host",))
     result = _run("db1", {"dsa_platform": "microk8s"})
     assert result["msg"] == ["dsa_platform: microk8s is not available in this version of dsa.platform; use host"]
+
+
+def _run_k8s(host, extra=None, groups=None):
+    """An orchestrated inventory: three cluster nodes, localhost applies the workloads."""
+    groups = groups or {"all": ["k1", "k2", "k3", "localhost"], "nodes": ["k1", "k2", "k3"],
+                        "microk8s_control_plane": ["k1", "k2", "k3"], "k8s_controller": ["localhost"]}
+    hostvars = {h: {"ansible_host": f"10.40.5.1{i}"} for i, h in enumerate(["k1", "k2", "k3"], 1)}
+    hostvars["localhost"] = {"ansible_connection": "local"}
+    task_vars = {
+        "inventory_hostname": host,
+        "ansible_play_hosts_all": ["k1", "k2", "k3", "localhost"],
+        "groups": groups,
+        "group_names": [g for g, members in groups.items() if host in members and g != "all"],
+        "hostvars": hostvars,
+        "dsa_platform": "microk8s",
+        "dsa_api_url": "http://10.40.5.11",
+        # the platform role's defaults, derived values included
+        "dsa_credentials_dir": "/home/deploy/.dsa",
+        "dsa_k8s_kubeconfig": "{{ dsa_credentials_dir }}/kubeconfig-microk8s",
+        "dsa_database_k8s_mode": "k8s_simple",
+        "dsa_k8s_pod_security": "restricted",
+        "dsa_k8s_database_namespace": "iot-data",
+        "dsa_k8s_apps_namespace": "iot",
+        "dsa_k8s_agent_namespace": "dsa-agent",
+        "dsa_k8s_monitoring_namespace": "observability",
+    }
+    task_vars.update(extra or {})
+    task_vars = {k: trust_as_template(v) if isinstance(v, str) else v for k, v in task_vars.items()}
+    task = Task.load({"action": "dsa.platform.validate_inventory"})
+    task.args = {}
+    action = ActionModule(task, mock.MagicMock(), mock.MagicMock(), loader=DataLoader(),
+                          templar=Templar(loader=DataLoader(), variables=task_vars), shared_loader_obj=None)
+    return action.run(task_vars=task_vars)
+
+
+def test_a_good_orchestrated_inventory_passes_on_every_host():
+    for host in ("k1", "k2", "k3", "localhost"):
+        result = _run_k8s(host)
+        assert not result.get("failed"), result
+
+
+def test_the_k8s_values_are_checked_on_the_controller_only():
+    extra = {"dsa_k8s_pod_security": "strict", "dsa_k8s_apps_namespace": "{{ 'IoT' }}", "dsa_k8s_kubeconfig": ""}
+    result = _run_k8s("localhost", extra)
+    assert result["failed"]
+    assert result["msg"] == [
+        "dsa_k8s_kubeconfig: not set for localhost; the path of the kubeconfig the workloads are applied through "
+        "(the one the microk8s role exports)",
+        "dsa_k8s_pod_security: 'strict' is not a Pod Security level; use one of privileged, baseline, restricted",
+        "dsa_k8s_apps_namespace: 'IoT' is not a valid namespace name (a DNS-1123 label: at most 63 lower-case "
+        "letters, digits and '-', starting and ending with a letter or digit)",
+    ]
+    assert not _run_k8s("k2", extra).get("failed")
+
+
+def test_an_orchestrated_inventory_without_a_controller_is_named_by_the_first_host():
+    groups = {"all": ["k1", "k2", "k3"], "nodes": ["k1", "k2", "k3"], "microk8s_control_plane": ["k1", "k2", "k3"],
+              "k8s_controller": []}
+    result = _run_k8s("k1", groups=groups)
+    assert result["failed"]
+    assert result["msg"] == [
+        "groups.k8s_controller: the orchestrated configuration needs exactly one host that holds the kubeconfig and "
+        "applies the workloads (usually localhost); the inventory lists none"]
+
+
+def test_a_bad_database_mode_is_refused_on_the_controller():
+    result = _run_k8s("localhost", {"dsa_database_k8s_mode": "k8s_helm"})
+    assert result["msg"] == ["dsa_database_k8s_mode: 'k8s_helm' is not one of k8s_simple, k8s_operator"]

@@ -80,9 +80,10 @@ def test_microk8s_runs_the_cluster_checks_instead_of_the_host_rules(monkeypatch)
 
     monkeypatch.setattr(deployment, "cluster_problems", cluster_problems)
     # no postgresql or iot_api group: host rules would complain, the cluster rules decide instead
-    problems = deployment.deployment_problems("microk8s", {"nodes": ["n1"]}, {}, URL, hostvars={"n1": {}})
+    groups = {"nodes": ["n1"], "k8s_controller": ["localhost"]}
+    problems = deployment.deployment_problems("microk8s", groups, {}, URL, hostvars={"n1": {}})
     assert problems == ["groups.microk8s: needs an odd number of control-plane nodes; the inventory lists 2"]
-    assert seen == [({"nodes": ["n1"]}, {"n1": {}})]
+    assert seen == [(groups, {"n1": {}})]
     assert deployment.host_problems("microk8s", "n1", ["nodes", "iot_api"], "10.0.0.1", {}) == []
 
 
@@ -179,3 +180,58 @@ def test_a_named_prometheus_host_is_checked_at_deploy_time_not_here():
     values = dict(API_VALUES, iot_api_metrics_allowed=["127.0.0.1/32"])
     assert deployment.host_problems("host", "api1", ["iot_api"], None, values, ("mon", "mon.campus.example")) == []
     assert deployment.host_problems("host", "api1", ["iot_api"], None, values, (None, None)) == []
+
+
+# The orchestrated configuration's Kubernetes variables, as the platform role's defaults give them.
+K8S_VALUES = {"dsa_k8s_kubeconfig": "/home/deploy/.dsa/kubeconfig-microk8s", "dsa_database_k8s_mode": "k8s_simple",
+              "dsa_k8s_pod_security": "restricted", "dsa_k8s_database_namespace": "iot-data",
+              "dsa_k8s_apps_namespace": "iot", "dsa_k8s_agent_namespace": "dsa-agent",
+              "dsa_k8s_monitoring_namespace": "observability"}
+
+
+def test_good_k8s_values_have_no_problems():
+    assert deployment.k8s_problems("localhost", K8S_VALUES) == []
+    assert deployment.k8s_problems("localhost", dict(K8S_VALUES, dsa_database_k8s_mode="k8s_operator",
+                                                     dsa_k8s_pod_security="baseline")) == []
+
+
+@pytest.mark.parametrize("controllers, listed", [([], "none"), (["localhost", "ops1"], "localhost, ops1")])
+def test_microk8s_needs_exactly_one_k8s_controller(monkeypatch, controllers, listed):
+    monkeypatch.setattr(deployment, "cluster_problems", lambda groups, hostvars: [])
+    groups = {"nodes": ["n1"], "k8s_controller": controllers}
+    assert deployment.deployment_problems("microk8s", groups, {}, URL) == [
+        "groups.k8s_controller: the orchestrated configuration needs exactly one host that holds the kubeconfig "
+        f"and applies the workloads (usually localhost); the inventory lists {listed}"]
+    assert deployment.deployment_problems("microk8s", dict(groups, k8s_controller=["localhost"]), {}, URL) == []
+    # host mode applies nothing to a cluster: no controller needed
+    assert not any("k8s_controller" in p for p in deployment.deployment_problems("host", groups, {}, URL))
+
+
+@pytest.mark.parametrize("name, bad, message", [
+    ("dsa_k8s_kubeconfig", "", "dsa_k8s_kubeconfig: not set for localhost; the path of the kubeconfig the workloads "
+     "are applied through (the one the microk8s role exports)"),
+    ("dsa_k8s_kubeconfig", None, "dsa_k8s_kubeconfig: not set for localhost"),
+    ("dsa_database_k8s_mode", "k8s_helm", "dsa_database_k8s_mode: 'k8s_helm' is not one of k8s_simple, k8s_operator"),
+    ("dsa_database_k8s_mode", "host", "dsa_database_k8s_mode: 'host' is not one of"),
+    ("dsa_k8s_pod_security", "strict", "dsa_k8s_pod_security: 'strict' is not a Pod Security level; use one of "
+     "privileged, baseline, restricted"),
+    ("dsa_k8s_pod_security", "Restricted", "dsa_k8s_pod_security: 'Restricted' is not a Pod Security level"),
+    ("dsa_k8s_database_namespace", "iot_data", "dsa_k8s_database_namespace: 'iot_data' is not a valid namespace name"),
+    ("dsa_k8s_apps_namespace", "IoT", "dsa_k8s_apps_namespace: 'IoT' is not a valid namespace name"),
+    ("dsa_k8s_agent_namespace", "-agent", "dsa_k8s_agent_namespace: '-agent' is not a valid namespace name"),
+    ("dsa_k8s_agent_namespace", "agent.dsa", "dsa_k8s_agent_namespace: 'agent.dsa' is not a valid namespace name"),
+    ("dsa_k8s_monitoring_namespace", "o" * 64, "dsa_k8s_monitoring_namespace: '" + "o" * 64 + "' is not a valid"),
+    ("dsa_k8s_monitoring_namespace", "", "dsa_k8s_monitoring_namespace: '' is not a valid namespace name"),
+])
+def test_a_bad_k8s_value_is_named(name, bad, message):
+    problems = deployment.k8s_problems("localhost", dict(K8S_VALUES, **{name: bad}))
+    assert len(problems) == 1 and problems[0].startswith(message), problems
+
+
+def test_undefined_k8s_values_are_each_named():
+    problems = deployment.k8s_problems("localhost", {})
+    assert [p.split(":")[0] for p in problems] == list(deployment.K8S_VARIABLES)
+
+
+def test_the_longest_namespace_name_is_accepted():
+    assert deployment.k8s_problems("localhost", dict(K8S_VALUES, dsa_k8s_apps_namespace="a" * 63)) == []
