@@ -50,7 +50,8 @@ class ActionModule(ActionBase):
                 if address is not None:
                     addresses[node] = address
             problems.extend(deployment.deployment_problems(
-                platform, groups, addresses, value("dsa_api_url"), hostvars=hostvars))
+                platform, groups, addresses, value("dsa_api_url"), hostvars=hostvars,
+                k8s_cluster=value("dsa_k8s_cluster", "microk8s")))
 
         group_names = list(task_vars.get("group_names", []))
         values = {}

@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCALKUBE = ROOT / "scripts" / "localkube"
 sys.path.insert(0, str(ROOT / "tools"))
 
-API_NAME = "pytest-api"
-NODE_NAME = "pytest-node"
+# Overridable so that two test runs on one machine do not share (and tear down) one cluster.
+API_NAME = os.environ.get("DSA_LOCALKUBE_TEST_API_NAME", "pytest-api")
+NODE_NAME = os.environ.get("DSA_LOCALKUBE_TEST_NODE_NAME", "pytest-node")
 # Cold builds take ~10 minutes on two idle cores; a loaded CI machine can double that.
 UP_TIMEOUT = float(os.environ.get("DSA_LOCALKUBE_TEST_UP_TIMEOUT", 3600))
 
@@ -29,6 +30,13 @@ UP_TIMEOUT = float(os.environ.get("DSA_LOCALKUBE_TEST_UP_TIMEOUT", 3600))
 def pytest_configure(config):
     config.addinivalue_line("markers", "kube: runs a real localkube api-level cluster (etcd + kube-apiserver)")
     config.addinivalue_line("markers", "kube_node: runs a real localkube node (containerd, kubelet, pods); slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    # test_down_leaves_no_leftovers takes the session's node down: every other node-level test
+    # (e.g. test_workloads_node.py, which sorts after it) must run before it.
+    last = [i for i in items if i.name == "test_down_leaves_no_leftovers"]
+    items[:] = [i for i in items if i not in last] + last
 
 
 def localkube(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -23,7 +23,7 @@ PLATFORMS = ("host", "microk8s")
 AVAILABLE_PLATFORMS = ("host", "microk8s")
 
 # Groups whose members must also be in `nodes` (the machines the collection manages).
-MEMBER_GROUPS = ("postgresql", "iot_api", "observability")
+MEMBER_GROUPS = ("postgresql", "iot_api", "observability", "dsa_agent")
 
 # The variables host_problems reads for a host of each group in host mode (ports, instance
 # count, client networks). Their values come from the roles' own defaults, which the play
@@ -34,6 +34,7 @@ HOST_VARIABLES = {
     "iot_api": ("iot_api_nginx_port", "iot_api_metrics_port", "iot_api_base_port", "iot_api_instances",
                 "iot_api_metrics_allowed"),
     "observability": ("observability_prometheus_listen",),
+    "dsa_agent": ("dsa_agent_port", "dsa_agent_ui_port", "dsa_agent_nginx_port", "dsa_agent_nginx_ui_port"),
 }
 
 # A role version without these simply has no such port (or no metrics proxy).
@@ -116,6 +117,9 @@ def host_group_problems(groups):
     monitors = groups.get("observability") or []
     if len(monitors) > 1:
         problems.append(f"groups.observability: one Prometheus host is supported; the inventory lists {len(monitors)}")
+    agents = groups.get("dsa_agent") or []
+    if len(agents) > 1:
+        problems.append(f"groups.dsa_agent: one agent host is supported; the inventory lists {len(agents)}")
     return problems
 
 
@@ -124,15 +128,25 @@ def cluster_problems(groups, hostvars, load=importlib.import_module):
     return list(load(CLUSTER_CHECKS_MODULE).inventory_problems(groups, hostvars))
 
 
-def deployment_problems(platform, groups, node_addresses, api_url, hostvars=None):
+# Orchestrated mode: whether the collection installs the cluster (microk8s: the nodes of the
+# microk8s groups) or deploys onto one that exists (reached only through dsa_k8s_kubeconfig).
+K8S_CLUSTERS = ("microk8s", "existing")
+
+
+def deployment_problems(platform, groups, node_addresses, api_url, hostvars=None, k8s_cluster="microk8s"):
     """Problems of the inventory as a whole (checked once per run)."""
     problems = platform_problems(platform)
-    problems.extend(node_problems(groups, node_addresses))
+    existing_cluster = platform == "microk8s" and k8s_cluster == "existing"
+    if platform == "microk8s" and k8s_cluster not in K8S_CLUSTERS:
+        problems.append(f"dsa_k8s_cluster: {k8s_cluster} is not one of " + ", ".join(K8S_CLUSTERS))
+    if not existing_cluster:
+        problems.extend(node_problems(groups, node_addresses))
     problems.extend(api_url_problems(api_url))
     if platform == "host":
         problems.extend(host_group_problems(groups))
     elif platform == "microk8s" and platform in AVAILABLE_PLATFORMS:
-        problems.extend(cluster_problems(groups, hostvars or {}))
+        if not existing_cluster:
+            problems.extend(cluster_problems(groups, hostvars or {}))
         problems.extend(k8s_controller_problems(groups))
     return problems
 
@@ -194,6 +208,9 @@ def host_ports(group_names, values):
             list(range(base, base + count)) if base is not None and count is not None else values["iot_api_base_port"])
     if "observability" in group_names:
         ports["observability_prometheus_listen"] = _listen_port(values["observability_prometheus_listen"])
+    if "dsa_agent" in group_names:
+        for name in HOST_VARIABLES["dsa_agent"]:
+            ports[name] = values[name]
     return ports
 
 
