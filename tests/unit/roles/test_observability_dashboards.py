@@ -30,8 +30,18 @@ EXPORTER_METRICS = {
     "pg_stat_database_tup_deleted", "pg_stat_database_blks_hit", "pg_stat_database_blks_read",
     "pg_database_size_bytes", "pg_stat_database_deadlocks", "pg_stat_database_conflicts",
 }
+# ingress-nginx controller (--enable-metrics) and k6's Prometheus remote-write output
+# (K6_PROMETHEUS_RW_TREND_STATS=p(95),p(99),avg) metrics.
+EXPORTER_METRICS |= {
+    "nginx_ingress_controller_requests", "nginx_ingress_controller_request_duration_seconds_bucket",
+    "nginx_ingress_controller_response_duration_seconds_bucket", "nginx_ingress_controller_response_size_sum",
+    "nginx_ingress_controller_nginx_process_connections", "nginx_ingress_controller_config_last_reload_successful",
+    "k6_http_reqs_total", "k6_http_req_failed_rate", "k6_http_req_duration_p95", "k6_http_req_duration_p99",
+    "k6_http_req_duration_avg", "k6_vus", "k6_vus_max", "k6_iterations_total", "k6_checks_rate",
+    "k6_data_sent_total", "k6_data_received_total",
+}
 PROMQL_WORDS = {"sum", "avg", "max", "min", "by", "rate", "histogram_quantile", "label_values", "or", "and",
-                "le", "instance", "job", "mode", "idle", "fstype", "device", "status", "route", "method",
+                "le", "instance", "job", "mode", "on", "group", "ingress", "namespace", "scenario", "idle", "fstype", "device", "status", "route", "method",
                 "state", "datname", "mountpoint", "lo", "tmpfs", "overlay", "squashfs", "ramfs"}
 
 
@@ -48,7 +58,7 @@ def _targets(dashboard):
 
 def test_the_role_installs_every_dashboard_file():
     assert sorted(ROLE_VARS["_observability_dashboards"]) == sorted(p.name for p in DASHBOARDS)
-    assert {"system.json", "postgresql.json", "iot_api.json"} <= {p.name for p in DASHBOARDS}
+    assert {"system.json", "postgresql.json", "iot_api.json", "nginx_ingress.json", "k6.json"} <= {p.name for p in DASHBOARDS}
 
 
 def test_api_metric_names_come_from_the_source():
