@@ -1,5 +1,7 @@
 """A localkube node runs real pods: an image built locally (no registry) reaches Running/Ready and
-serves through a ClusterIP Service (kube-proxy iptables), and `down` leaves the machine as it was."""
+serves through a ClusterIP Service (kube-proxy iptables), a claim of the `dsa-local` class binds to
+one of the pre-made hostPath volumes when its pod is scheduled, and `down` leaves the machine as it
+was (volumes included)."""
 from __future__ import annotations
 
 import json
@@ -18,7 +20,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.kube_node]
 
 FILES = Path(__file__).parent / "files"
 IMAGE = "localkube-echo:test-1"
-NODE_NAME = "pytest-node"  # conftest.NODE_NAME
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +27,19 @@ def api(localkube_node):
     return config.new_client_from_config(config_file=str(localkube_node))
 
 
-def test_local_image_runs_and_serves_through_a_cluster_ip(localkube_node, localkube_cli, api):
-    localkube = localkube_cli
-    built = localkube("image", "build", "--tag", IMAGE, str(FILES / "echo"), timeout=900)
+@pytest.fixture(scope="module")
+def echo_image(localkube_node, localkube_cli):
+    """The echo image, built locally and imported into the node's containerd."""
+    built = localkube_cli("image", "build", "--tag", IMAGE, str(FILES / "echo"), timeout=900)
     assert built.returncode == 0, built.stderr[-3000:]
     assert built.stdout.strip().splitlines()[-1] == f"localhost/{IMAGE}"
-    imported = localkube("image", "import", IMAGE, "--name", NODE_NAME, timeout=300)
+    imported = localkube_cli("image", "import", IMAGE, "--name", localkube_node.parent.name, timeout=300)
     assert imported.returncode == 0, imported.stderr[-3000:]
+    return f"localhost/{IMAGE}"
+
+
+def test_local_image_runs_and_serves_through_a_cluster_ip(localkube_node, localkube_cli, api, echo_image):
+    localkube = localkube_cli
 
     ns = f"t-{uuid.uuid4().hex[:8]}"
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
@@ -96,6 +103,65 @@ def test_local_image_runs_and_serves_through_a_cluster_ip(localkube_node, localk
     core.delete_namespace(ns)
 
 
+def _wait(what: str, probe, timeout: float, interval: float = 0.5):
+    """Poll probe() until it returns something truthy; fail naming what did not happen."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"{what}: not within {timeout:.0f}s")
+
+
+def test_a_claim_binds_to_a_local_volume_when_its_pod_is_scheduled(localkube_node, api, echo_image):
+    core, storage = client.CoreV1Api(api), client.StorageV1Api(api)
+    sc = storage.read_storage_class("dsa-local")
+    assert sc.provisioner == "kubernetes.io/no-provisioner"
+    assert sc.volume_binding_mode == "WaitForFirstConsumer"
+    volumes = sorted((pv for pv in core.list_persistent_volume().items if pv.spec.storage_class_name == "dsa-local"),
+                     key=lambda pv: pv.metadata.name)
+    count = int(os.environ.get("DSA_LOCALKUBE_VOLUMES", "4"))
+    assert len(volumes) == count >= 1
+    volume_root = localkube_node.parent / "volumes"
+    assert sorted(Path(pv.spec.host_path.path) for pv in volumes) == sorted(volume_root / f"pv{i}"
+                                                                             for i in range(1, count + 1))
+    assert all(Path(pv.spec.host_path.path).is_dir() and pv.status.phase == "Available" for pv in volumes)
+
+    ns = f"t-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": ns}})
+    core.create_namespaced_persistent_volume_claim(ns, {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+        "spec": {"storageClassName": "dsa-local", "accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "1Gi"}}}})
+    # WaitForFirstConsumer: no pod yet, so the claim stays unbound.
+    time.sleep(3)
+    assert core.read_namespaced_persistent_volume_claim("data", ns).status.phase == "Pending"
+
+    # A non-root pod (hostPath has no fsGroup) writes through the claim.
+    core.create_namespaced_pod(ns, {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "writer"},
+        "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                 "securityContext": {"runAsUser": 10001, "runAsGroup": 10001, "runAsNonRoot": True},
+                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+                 "containers": [{"name": "writer", "image": echo_image, "imagePullPolicy": "Never",
+                                 "command": ["python3", "-c", "open('/data/hello', 'w').write('written by a pod')"],
+                                 "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}})
+
+    def done():
+        phase = core.read_namespaced_pod("writer", ns).status.phase
+        assert phase != "Failed", "the writer pod failed (volume not writable?)"
+        return phase == "Succeeded"
+    _wait("the writer pod on the claimed volume finished", done, 90)
+    claim = core.read_namespaced_persistent_volume_claim("data", ns)
+    assert claim.status.phase == "Bound"
+    bound = core.read_persistent_volume(claim.spec.volume_name)
+    assert bound.spec.storage_class_name == "dsa-local"
+    assert (Path(bound.spec.host_path.path) / "hello").read_text() == "written by a pod"
+    core.delete_namespace(ns)
+
+
 def _chains(tool: str) -> set[str]:
     out = subprocess.run([f"{tool}-save"], capture_output=True, text=True, check=True).stdout
     table, names = None, set()
@@ -110,8 +176,9 @@ def _chains(tool: str) -> set[str]:
 def test_down_leaves_no_leftovers(localkube_node, localkube_cli, localkube_node_before):
     localkube, NODE_BEFORE = localkube_cli, localkube_node_before
     state_dir = localkube_node.parent
+    name = state_dir.name  # the fixture's cluster (conftest.NODE_NAME)
     assert NODE_BEFORE, "the node fixture records the machine before start"
-    down = localkube("down", "--name", NODE_NAME, timeout=600)
+    down = localkube("down", "--name", name, timeout=600)
     assert down.returncode == 0, down.stderr[-3000:]
     assert not state_dir.exists()
     # No process of the cluster or of its containers.
@@ -123,7 +190,7 @@ def test_down_leaves_no_leftovers(localkube_node, localkube_cli, localkube_node_
                 cgroup = (proc / "cgroup").read_text()
             except OSError:
                 continue
-            if str(state_dir) in cmd or f"/run/dsa-localkube/{NODE_NAME}" in cmd or "/kubepods" in cgroup:
+            if str(state_dir) in cmd or f"/run/dsa-localkube/{name}" in cmd or "/kubepods" in cgroup:
                 mine.append(cmd.replace("\0", " ")[:120])
     assert mine == []
     mounts = Path("/proc/self/mountinfo").read_text()

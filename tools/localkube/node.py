@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from localkube import coredns, images, procs
+from localkube import coredns, images, procs, storage
 from localkube.util import LocalkubeError, atomic_write, log, state_root
 
 # Only these global kernel settings are changed (the kubelet insists on them), restored on stop.
@@ -258,6 +258,8 @@ def up(cluster, state: dict, bins: Path) -> None:
     from localkube.cluster import WAIT, kubectl
     if procs.port_in_use(KUBELET_PORT) or procs.port_in_use(10256):
         raise LocalkubeError(f"port {KUBELET_PORT} (kubelet) or 10256 (kube-proxy) is in use by another process")
+    # Bad volume settings fail before anything starts.
+    storage.count(), storage.size()
     state["node"] = snapshot()
     cluster.save(state)
     # Images first (buildah, before any node process runs): a missing base fails early.
@@ -303,6 +305,8 @@ def up(cluster, state: dict, bins: Path) -> None:
                    marker=cluster.marker(), interval=0.5)
     procs.wait_for("kube-proxy", lambda: procs.http_get("http://127.0.0.1:10256/healthz")[0] == 200,
                    timeout=WAIT, pid=ppid, log_file=plogf, marker=cluster.marker())
+    # No dynamic provisioner here: a StorageClass and pre-made volumes for claims to bind to.
+    storage.deploy(cluster)
     if coredns_enabled():
         coredns.deploy(cluster, sock)
         procs.wait_for("coredns (cluster DNS)", lambda: coredns.ready(cluster), timeout=WAIT, pid=None,
