@@ -18,15 +18,21 @@ PACKAGES=systemd,systemd-sysv,dbus,python3,python3-apt,sudo,ca-certificates,proc
 
 die() { echo "testhost: $*" >&2; exit 1; }
 
+# netavark and aardvark-dns give podman networks DNS (nodes resolve each other by name). podman
+# only pulls them in when the CNI plugins are absent, and the local Kubernetes installs those.
+PACKAGES_HOST=(podman runc debootstrap netavark aardvark-dns)
+
 need_tools() {
   local missing=()
   for tool in podman runc debootstrap; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  [ -x /usr/lib/podman/netavark ] || missing+=(netavark)
+  [ -x /usr/lib/podman/aardvark-dns ] || missing+=(aardvark-dns)
   [ ${#missing[@]} -eq 0 ] && return 0
-  [ "$(id -u)" -eq 0 ] || die "needs ${missing[*]}; run as root (or install them: apt-get install podman runc debootstrap)"
+  [ "$(id -u)" -eq 0 ] || die "needs ${missing[*]}; run as root (or install them: apt-get install ${PACKAGES_HOST[*]})"
   command -v apt-get >/dev/null || die "needs ${missing[*]} and there is no apt-get to install them"
   echo "testhost: installing ${missing[*]} (apt)"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${PACKAGES_HOST[@]}" >/dev/null
 }
 
 write_conf() {
@@ -45,6 +51,9 @@ default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=${nproc}:${nproc}"]
 
 [engine]
 runtime = "runc"
+
+[network]
+network_backend = "netavark"
 CONF
   mv "$CONF.new" "$CONF"
 }
