@@ -48,3 +48,33 @@ def test_query_variables_carry_their_definition():
         assert data["schemaVersion"] == GENERATOR["SCHEMA_VERSION"]
         for var in data["templating"]["list"]:
             assert var["definition"] == var["query"] and var["query"].startswith("label_values(")
+
+
+def test_every_query_is_valid_promql(tmp_path):
+    """promtool (Debian's prometheus package, which scripts/test.sh ensures) parses every dashboard
+    query, Grafana's variables filled in, as a recording rule."""
+    import re
+    import shutil
+    import subprocess
+
+    import pytest
+
+    promtool = shutil.which("promtool")
+    if not promtool:
+        pytest.skip("promtool not installed (apt-get install prometheus)")
+    rules = []
+    for name in GENERATOR["DASHBOARDS"]:
+        data = json.loads((COMMITTED / name).read_text())
+        for panel in data["panels"]:
+            for target in panel["targets"]:
+                expr = target["expr"].replace("$__rate_interval", "1m")
+                expr = re.sub(r"\$\w+", ".*", expr)
+                rules.append({"record": f"dsa:check:{len(rules)}", "expr": expr})
+    assert len(rules) > 40
+    path = tmp_path / "queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    proc = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # and it can fail: an unbalanced query is refused
+    path.write_text(yaml.safe_dump({"groups": [{"name": "bad", "rules": [{"record": "dsa:bad", "expr": "sum(rate(up[1m])"}]}]}))
+    assert subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, timeout=60).returncode != 0
