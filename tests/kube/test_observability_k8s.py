@@ -194,7 +194,7 @@ def test_the_rule_holds_the_host_modes_alerts(cluster):
     assert set(alerts) == {r["alert"] for g in host for r in g["rules"] if "alert" in r}
     assert alerts["IotApiHighErrorRatio"]["expr"].endswith(f"> {ROLE_DEFAULTS['observability_alert_api_5xx_ratio']}")
     # the exporter's job on Kubernetes is its Service's name, not the host mode's static job
-    assert 'up{job="iot-db"}' in alerts["PostgresqlDown"]["expr"]
+    assert f'up{{job="{PLATFORM["dsa_database_k8s_cluster"]}-metrics"}}' in alerts["PostgresqlDown"]["expr"]
     assert "{{ $labels.instance }}" in alerts["TargetDown"]["annotations"]["summary"]
 
 
