@@ -315,3 +315,21 @@ def test_a_prometheusrule_that_breaks_the_crd_schema_is_refused(cluster):
         resource.create(body=broken, namespace=MONITORING_NS, query_params=[("dryRun", "All")])
     assert err.value.status == 422
     assert "spec.groups[0].rules" in err.value.body
+
+
+def test_without_the_logging_stack_its_documents_go_and_promtail_ships(cluster, run_playbook, tmp_path):
+    """smart_home's setting on campus' rendering: the logging documents a previous run rendered are
+    deleted (a `kubectl apply -R` of the directory no longer creates them) and the add-on's
+    promtail takes over shipping to Loki. Render only: the cluster is left as it is."""
+    import shutil
+
+    _, render_dir, _, _ = cluster
+    again = tmp_path / "campus"
+    shutil.copytree(render_dir, again)
+    extra = json.dumps({"dsa_k8s_render_dir": str(again), "observability_k8s_logging": False})
+    proc = run_playbook("-i", INVENTORY, "playbooks/render.yml", "--tags", "namespaces,observability", "-e", extra,
+                        timeout=300)
+    assert proc.returncode == 0, f"render failed:\n{_tail(proc.stdout)}\n{proc.stderr[-2000:]}"
+    assert sorted(p.name for p in (again / "30-observability").glob("*.yaml")) == ["grafana.yaml", "rules.yaml"]
+    loki = yaml.safe_load((Path(f"{again}-addon-values") / "observability" / "loki-stack.yaml").read_text())
+    assert loki["promtail"]["enabled"] is True
