@@ -88,3 +88,77 @@ def localkube_node():
     path = _up("node", NODE_NAME)
     yield path
     _down(NODE_NAME)
+
+
+# --- Helpers for tests that apply the collection's rendered workloads -----------------------------
+
+# Zalando and Prometheus Operator CRDs, pinned upstream files read in place (never copied here).
+SHARED_CRDS = ROOT.parent / "shared" / "crds"
+
+
+def _crd_documents():
+    import yaml
+    docs = []
+    for path in sorted(SHARED_CRDS.glob("*.yaml")):
+        docs.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)
+    return docs
+
+
+def apply_shared_crds(kubeconfig, skip=(), timeout=60.0, field_manager="dsa-tests"):
+    """Server-side apply the CRDs from ../shared/crds (except the names in `skip`) and wait until
+    each is Established (a CR sent before that is refused). Returns the CRD names applied."""
+    import time
+
+    from kubernetes import config, dynamic
+
+    docs = [doc for doc in _crd_documents() if doc["metadata"]["name"] not in set(skip)]
+    client = dynamic.DynamicClient(config.new_client_from_config(config_file=str(kubeconfig)))
+    crds = client.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+    for doc in docs:
+        crds.server_side_apply(body=doc, name=doc["metadata"]["name"], field_manager=field_manager,
+                               force_conflicts=True)
+    pending = {doc["metadata"]["name"] for doc in docs}
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for name in sorted(pending):
+            conditions = crds.get(name=name).to_dict().get("status", {}).get("conditions") or []
+            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                pending.discard(name)
+        if pending:
+            time.sleep(0.5)
+    if pending:
+        pytest.fail(f"CRDs not Established within {timeout:.0f} s: {', '.join(sorted(pending))}")
+    return [doc["metadata"]["name"] for doc in docs]
+
+
+@pytest.fixture(scope="session")
+def shared_crds():
+    """apply_shared_crds(kubeconfig, skip=(), timeout=60): the ../shared/crds CRDs, Established."""
+    if not SHARED_CRDS.is_dir():
+        pytest.fail(f"{SHARED_CRDS} is missing: the pinned upstream CRDs are read from there")
+    return apply_shared_crds
+
+
+def ansible_playbook(*args, timeout=600.0, env=None, log=None):
+    """Run ansible-playbook from the repository with the collection on its path (this checkout
+    installed as dsa.platform under .cache/collections) and the repository's ansible.cfg.
+
+    Returns the CompletedProcess; with `log` (a path) it starts in the background instead, output
+    and errors going to that file, and returns the Popen (several renderings can overlap)."""
+    run_env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
+                   ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    run_env.update(env or {})
+    binary = Path(sys.executable).with_name("ansible-playbook")
+    command = [str(binary) if binary.exists() else "ansible-playbook", *args]
+    if log is not None:
+        with open(log, "w") as out:
+            return subprocess.Popen(command, cwd=ROOT, env=run_env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(command, cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+@pytest.fixture(scope="session")
+def run_playbook():
+    """ansible_playbook(*args, timeout=600, env=None, log=None) -> CompletedProcess (or Popen with
+    log), run from the repository."""
+    return ansible_playbook
