@@ -186,7 +186,7 @@ def test_the_migration_job_is_applied_before_the_deployment(api, applied):
     assert job.spec.template.spec.init_containers[0].args == ["migrate"]
     assert job.metadata.creation_timestamp <= dep.metadata.creation_timestamp
     out = first.stdout
-    assert out.index("Apply migrate-job.yaml") < out.index("Wait for the migration Job") < out.index("Apply deployment.yaml")
+    assert out.index("Apply migrate-job.yaml") < out.index("Wait for the migration Job to finish") < out.index("Apply deployment.yaml")
     # Its name follows the image and the settings: a new release is a new Job.
     assert re.fullmatch(r"iot-api-migrate-[0-9a-f]{10}", job.metadata.name)
 
