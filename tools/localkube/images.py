@@ -179,25 +179,47 @@ def export_archive(name: str, dest: Path) -> Path:
     return dest
 
 
+def image_id(name: str) -> str:
+    return buildah("images", "--quiet", "--noheading", "--no-trunc", "--filter", f"reference={name}",
+                   what="buildah images").stdout.split()[0].removeprefix("sha256:")
+
+
+def cached_archive(name: str) -> Path:
+    """An oci-archive of the image, kept per image ID: exporting is the slow part of an import
+    (buildah tars every layer again, 20-60 s a large image on a loaded machine), and a fresh node
+    imports the same images every time. Archives of older IDs of the same name are removed."""
+    store = _storage() / "archives"
+    store.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    dest = store / f"{stem}@{image_id(name)[:16]}.oci.tar"
+    if not dest.exists():
+        for old in store.glob(f"{stem}@*.oci.tar"):
+            old.unlink(missing_ok=True)
+        partial = dest.with_name(f"{dest.name}.{os.getpid()}.partial")
+        try:
+            export_archive(name, partial)
+            partial.rename(dest)
+        finally:
+            partial.unlink(missing_ok=True)
+    return dest
+
+
 def ctr_import(name: str, address: Path, tmpdir: Path) -> None:
-    """Import a buildah image into containerd's k8s.io namespace under its local name."""
+    """Import a buildah image into containerd's k8s.io namespace under its local name.
+    (tmpdir is no longer used: the archive is cached beside buildah's storage.)"""
     if not exists(name):
         raise LocalkubeError(f"image {name} not found in localkube's buildah storage: build it first "
                              "(scripts/localkube image build --tag ...)")
-    tmpdir.mkdir(parents=True, exist_ok=True)
-    archive = export_archive(name, tmpdir / "import.oci.tar")
-    try:
-        ctr = ["ctr", "--address", str(address), "-n", "k8s.io"]
-        run(ctr + ["images", "import", str(archive)],
-            what=f"ctr images import {name}", timeout=600)
-        listed = run(ctr + ["images", "ls", "-q"], what="ctr images ls").stdout.split()
-        if name not in listed:
-            raise LocalkubeError(f"ctr import of {name} did not register the name; present: {listed}")
-        # The kubelet normalises short names to docker.io/library/...: answer to that too.
-        short = name.removeprefix("localhost/")
-        if "/" not in short:
-            alias = f"docker.io/library/{short}"
-            run(ctr + ["images", "rm", alias], what="ctr images rm", check=False)
-            run(ctr + ["images", "tag", name, alias], what=f"ctr images tag {alias}")
-    finally:
-        archive.unlink(missing_ok=True)
+    archive = cached_archive(name)
+    ctr = ["ctr", "--address", str(address), "-n", "k8s.io"]
+    run(ctr + ["images", "import", str(archive)],
+        what=f"ctr images import {name}", timeout=600)
+    listed = run(ctr + ["images", "ls", "-q"], what="ctr images ls").stdout.split()
+    if name not in listed:
+        raise LocalkubeError(f"ctr import of {name} did not register the name; present: {listed}")
+    # The kubelet normalises short names to docker.io/library/...: answer to that too.
+    short = name.removeprefix("localhost/")
+    if "/" not in short:
+        alias = f"docker.io/library/{short}"
+        run(ctr + ["images", "rm", alias], what="ctr images rm", check=False)
+        run(ctr + ["images", "tag", name, alias], what=f"ctr images tag {alias}")
