@@ -163,7 +163,9 @@ def deployed(localkube_node, images, kube, kubectl, tmp_path_factory):
     kubectl("apply", "--server-side", "-f", str(CRDS / "monitoring.coreos.com_servicemonitors.yaml"))
     kubectl("wait", "--for=condition=Established", "--timeout=60s",
             "crd/servicemonitors.monitoring.coreos.com", timeout=90)
-    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections"),
+    # The collection is found through .cache/collections (scripts/install_collections.py) unless
+    # the caller points elsewhere.
+    env = {"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections"), **os.environ,
            "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
     start = time.monotonic()
     _run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local_k8s"),
