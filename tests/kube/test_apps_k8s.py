@@ -170,6 +170,11 @@ def test_the_ingress_routes_every_path_unchanged(api, applied):
     assert (path.path, path.path_type) == ("/", "Prefix")
     assert (path.backend.service.name, path.backend.service.port.name) == ("iot-api", "http")
     assert ing.spec.ingress_class_name == "public"
+    # /metrics stays inside the cluster: its own Ingress admits no outside address.
+    metrics = client.NetworkingV1Api(api).read_namespaced_ingress("iot-api-metrics", APPS_NS)
+    (mpath,) = metrics.spec.rules[0].http.paths
+    assert (mpath.path, mpath.path_type) == ("/metrics", "Exact")
+    assert metrics.metadata.annotations["nginx.ingress.kubernetes.io/whitelist-source-range"] == "127.0.0.1/32"
     svc = client.CoreV1Api(api).read_namespaced_service("iot-api", APPS_NS)
     assert svc.spec.type == "ClusterIP"
     assert [(p.name, p.port, p.target_port) for p in svc.spec.ports] == [("http", 80, "http")]
