@@ -168,14 +168,39 @@ def deployed(localkube_node, images, kube, kubectl, tmp_path_factory):
     env = {"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections"), **os.environ,
            "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
     start = time.monotonic()
-    _run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local_k8s"),
-          str(ROOT / "playbooks" / "workloads.yml"), "-e", f"@{varsfile}", "--tags", "namespaces,database,api"],
-         "ansible-playbook workloads.yml --tags namespaces,database,api", 900, env=env, cwd=ROOT)
+    try:
+        _run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local_k8s"),
+              str(ROOT / "playbooks" / "workloads.yml"), "-e", f"@{varsfile}", "--tags", "namespaces,database,api"],
+             "ansible-playbook workloads.yml --tags namespaces,database,api", 900, env=env, cwd=ROOT)
+    except pytest.fail.Exception as exc:
+        pytest.fail(f"{exc}\n--- what the cluster shows ---\n{_diagnose(kube)}")
     _time("playbook_s", start)
     docs = []
     for path in sorted(render_dir.rglob("*.yaml")):
         docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
     return {"render_dir": render_dir, "docs": docs, "password": password}
+
+
+def _diagnose(kube) -> str:
+    """Pods of our namespaces with their state, the last log lines of those not Ready, and recent
+    warnings: what a failed rollout needs to be understood after the node is gone."""
+    core, out = client.CoreV1Api(kube), []
+    for ns in (DB_NS, APPS_NS):
+        for pod in core.list_namespaced_pod(ns).items:
+            statuses = (pod.status.init_container_statuses or []) + (pod.status.container_statuses or [])
+            out.append(f"{ns}/{pod.metadata.name}: {pod.status.phase} "
+                       + ", ".join(f"{c.name} ready={c.ready} restarts={c.restart_count}" for c in statuses))
+            if not _ready(pod):
+                for c in statuses:
+                    try:
+                        log = core.read_namespaced_pod_log(pod.metadata.name, ns, container=c.name, tail_lines=8)
+                    except client.ApiException:
+                        continue
+                    out += [f"    [{c.name}] {line}" for line in log.splitlines()]
+        for ev in core.list_namespaced_event(ns).items:
+            if ev.type == "Warning":
+                out.append(f"{ns} event {ev.involved_object.kind}/{ev.involved_object.name}: {ev.reason} {ev.message}")
+    return "\n".join(out[-80:]) or "no pods in our namespaces"
 
 
 def _api_pods(kube) -> list:
