@@ -130,6 +130,13 @@ def tail(text, lines=60):
     return "\n".join(text.splitlines()[-lines:])
 
 
+def failures(output, lines=40):
+    """The error lines of an ansible-playbook run (what failed and why), else its tail."""
+    found = [line for line in output.splitlines()
+             if re.match(r"^(\[ERROR\]|fatal:|failed:|\s+msg:|ERROR!)", line)]
+    return "\n".join(line[:1500] for line in found[:lines]) or tail(output, lines)
+
+
 @pytest.fixture(scope="module")
 def rendered(run_playbook, tmp_path_factory):
     """domain -> (render directory, documents) from playbooks/render.yml. The first call starts
@@ -440,6 +447,7 @@ class Applied:
     api: client.ApiClient
     applied_docs: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
+    load_error: str | None = None
 
     def resource(self, body):
         return self.client.resources.get(api_version=body["apiVersion"], kind=body["kind"])
@@ -529,8 +537,12 @@ def applied(request, localkube_api, rendered, run_playbook, shared_crds, tmp_pat
         seconds[f"apply{len(runs)}"] = time.monotonic() - started
 
     _PREVIOUS["namespaces"] = _namespaces_of(docs, values)
+    try:
+        applied_docs, load_error = load_documents(out), None
+    except yaml.YAMLError as err:  # reported by the first test, not as an error of every test
+        applied_docs, load_error = [], f"workloads.yml rendered a document that is not YAML: {err}"
     result = Applied(domain, docs, values, runs[0], runs[1], dynamic.DynamicClient(api), api,
-                     applied_docs=load_documents(out), seconds=seconds)
+                     applied_docs=applied_docs, seconds=seconds, load_error=load_error)
     _PREVIOUS["cluster_scoped"] = [
         doc.body for doc in docs if doc.body.get("kind") != "CustomResourceDefinition"
         and not doc.body["metadata"].get("namespace") and doc.body.get("kind") != "Namespace"]
@@ -541,7 +553,7 @@ def applied(request, localkube_api, rendered, run_playbook, shared_crds, tmp_pat
 
 def _require_applied(applied):
     if applied.first.returncode != 0:
-        pytest.fail(f"the first workloads.yml run failed for {applied.domain}:\n{tail(applied.first.stdout, 80)}\n"
+        pytest.fail(f"the first workloads.yml run failed for {applied.domain}:\n{failures(applied.first.stdout)}\n"
                     f"{applied.first.stderr[-2000:]}")
 
 
@@ -552,13 +564,16 @@ def test_the_first_apply_is_accepted_and_applies_what_render_shows(applied):
     assert "localhost" in counts and counts["localhost"]["failed"] == 0, tail(applied.first.stdout)
     assert counts["localhost"]["changed"] > 0, "the first run on a clean cluster applied nothing"
     # render.yml shows exactly what workloads.yml applies
-    assert sorted(d.key for d in applied.applied_docs) == sorted(d.key for d in applied.docs)
+    assert applied.load_error is None, applied.load_error
+    shown, sent = {d.key for d in applied.docs}, {d.key for d in applied.applied_docs}
+    assert shown == sent, (f"render.yml only: {sorted(shown - sent, key=str)}; "
+                           f"workloads.yml only: {sorted(sent - shown, key=str)}")
 
 
 @pytest.mark.kube
 def test_a_second_apply_changes_nothing(applied):
     _require_applied(applied)
-    assert applied.second.returncode == 0, tail(applied.second.stdout, 80)
+    assert applied.second.returncode == 0, failures(applied.second.stdout)
     counts = recap(applied.second.stdout)
     assert counts.get("localhost", {}).get("changed") == 0, (
         f"second run changed={counts.get('localhost')}; changed tasks: {changed_tasks(applied.second.stdout)}")
