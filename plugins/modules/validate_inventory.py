@@ -17,9 +17,11 @@ version_added: 0.1.0
 description:
   - The preflight of C(playbooks/validate.yml). Runs on the controller and contacts no host.
   - On the play's first host it checks the inventory as a whole (C(dsa_platform), groups, node
-    addresses, C(dsa_api_url), and for C(microk8s) the cluster variables); on every host it checks
-    that host (its address and, in host mode, its instance count, port plan and whether Prometheus
-    can scrape it).
+    addresses, C(dsa_api_url), and for C(microk8s) the cluster variables and exactly one host in
+    group C(k8s_controller)); on every host it checks that host (its address and, in host mode, its
+    instance count, port plan and whether Prometheus can scrape it; in C(microk8s) mode, on the
+    C(k8s_controller) host, C(dsa_k8s_kubeconfig), C(dsa_database_k8s_mode), C(dsa_k8s_pod_security)
+    and the namespace names).
   - Values are templated first, so role defaults derived from the platform variables count; the
     play imports the roles (without running them) to bring their defaults into scope.
   - Fails once per host with every problem found, each naming the variable or group to fix.
