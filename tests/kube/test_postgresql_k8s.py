@@ -11,6 +11,7 @@ admitted in a namespace enforcing the restricted Pod Security profile while a we
 refused (403)."""
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -153,17 +154,27 @@ def test_every_document_is_accepted_and_a_second_run_changes_nothing(request, ap
     assert count >= 7
 
 
-def test_the_secret_is_private_and_its_password_only_there(simple):
-    secret = simple["dir"] / "secret.secret.yaml"
+@pytest.mark.parametrize("mode, name", [
+    ("simple", "iot-db-credentials"),
+    # The operator's own name for the user iot_api (underscore to dash): it reads the password there.
+    ("operator", "iot-api.iot-db.credentials.postgresql.acid.zalan.do"),
+])
+def test_the_secret_is_private_and_its_password_only_there(request, api, mode, name):
+    run = request.getfixturevalue(mode)
+    secret = run["dir"] / "secret.secret.yaml"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     (doc,) = _docs(secret)
+    assert doc["metadata"]["name"] == name
     password = doc["stringData"]["password"]
-    assert password == (simple["creds"] / "iot_api_db").read_text().strip()
+    assert password == (run["creds"] / "iot_api_db").read_text().strip()
     assert len(password) >= 20
-    for path in simple["dir"].glob("*.yaml"):
+    for path in run["dir"].glob("*.yaml"):
         if path != secret:
             assert password not in path.read_text(), f"the database password is in {path.name}"
-    assert password not in simple["out"]
+    assert password not in run["out"]
+    live = client.CoreV1Api(api).read_namespaced_secret(name, DB_NS)
+    assert base64.b64decode(live.data["password"]).decode() == password
+    assert base64.b64decode(live.data["username"]).decode() == "iot_api"
 
 
 @pytest.mark.parametrize("mode", ["simple", "operator"])
