@@ -161,8 +161,12 @@ def deployed(localkube_node, images, kube, kubectl, tmp_path_factory):
     # The ServiceMonitors need the Prometheus Operator's CRD (MicroK8s' observability add-on brings
     # it); the pinned copy is read in place.
     kubectl("apply", "--server-side", "-f", str(CRDS / "monitoring.coreos.com_servicemonitors.yaml"))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s",
-            "crd/servicemonitors.monitoring.coreos.com", timeout=90)
+    crds = client.ApiextensionsV1Api(kube)
+
+    def established():
+        conditions = crds.read_custom_resource_definition("servicemonitors.monitoring.coreos.com").status.conditions
+        return any(c.type == "Established" and c.status == "True" for c in conditions or []), conditions
+    _wait("the ServiceMonitor CRD Established", established, 60, interval=0.5)
     # The collection is found through .cache/collections (scripts/install_collections.py) unless
     # the caller points elsewhere.
     env = {"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections"), **os.environ,
