@@ -15,8 +15,9 @@ real playbook (playbooks/workloads.yml, tags namespaces,database,api, waits on):
   201 is in the database exactly once afterwards.
 
 NetworkPolicies are applied but NOT enforced here: localkube's bridge CNI has no policy engine,
-so this test proves the flows work, not that other flows are refused (the `api` level tests check
-the policies' content). Timings go to stdout (`pytest -s`) and, with DSA_KUBE_NODE_REPORT=<path>,
+so the flows above working proves nothing about the policies. Instead the applied policies are
+evaluated (NetworkPolicy semantics, in this test) for the flows used - API -> PostgreSQL, API ->
+DNS, monitoring namespace -> API and exporter - and for flows nobody needs, which must be refused. Timings go to stdout (`pytest -s`) and, with DSA_KUBE_NODE_REPORT=<path>,
 to a JSON file.
 """
 from __future__ import annotations
@@ -425,6 +426,112 @@ def test_prometheus_scrapes_the_api_and_the_exporter(localkube_node, deployed, k
         {r["metric"].get("pod") for r in query("iot_api_http_requests_total")} >= api_pods,
         query("count by (pod) (iot_api_http_requests_total)")), 30, interval=2)
     _time("prometheus_s", start)
+
+
+# ---- NetworkPolicies (applied, not enforced here) ----------------------------------------------
+def _selects(selector: dict | None, labels: dict) -> bool:
+    """A LabelSelector (matchLabels, matchExpressions) against labels; {} selects everything."""
+    selector = selector or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        present, value = e["key"] in labels, labels.get(e["key"])
+        ok = {"In": present and value in e.get("values", []), "NotIn": value not in e.get("values", []),
+              "Exists": present, "DoesNotExist": not present}[e["operator"]]
+        if not ok:
+            return False
+    return True
+
+
+def _peer_matches(peer: dict, policy_ns: str, src: dict) -> bool:
+    if "ipBlock" in peer:
+        import ipaddress
+        ip = ipaddress.ip_address(src["ip"])
+        block = peer["ipBlock"]
+        return ip in ipaddress.ip_network(block["cidr"]) and not any(
+            ip in ipaddress.ip_network(x) for x in block.get("except") or [])
+    if "namespaceSelector" in peer:
+        if not _selects(peer["namespaceSelector"], src["ns_labels"]):
+            return False
+    elif src["ns"] != policy_ns:
+        return False
+    return _selects(peer.get("podSelector"), src["labels"])
+
+
+def _port_matches(ports: list | None, dst: dict, port: int, protocol: str) -> bool:
+    if not ports:
+        return True
+    for p in ports:
+        if p.get("protocol", "TCP") != protocol:
+            continue
+        want = p.get("port")
+        if want is None:
+            return True
+        if isinstance(want, str):
+            want = dst["named_ports"].get(want)
+        if want is not None and want <= port <= p.get("endPort", want):
+            return True
+    return False
+
+
+def _allowed(policies: list[dict], src: dict, dst: dict, port: int, protocol: str = "TCP") -> bool:
+    """Whether NetworkPolicy semantics admit src -> dst:port: the destination's ingress policies
+    and the source's egress policies must each allow it (a pod no policy of a type selects is
+    open in that direction)."""
+    for side, peer_key, me, other, direction in (("ingress", "from", dst, src, "Ingress"),
+                                                 ("egress", "to", src, dst, "Egress")):
+        mine = [pol for pol in policies if pol["metadata"]["namespace"] == me["ns"]
+                and _selects(pol["spec"].get("podSelector"), me["labels"])
+                and direction in pol["spec"].get("policyTypes", ["Ingress"])]
+        if mine and not any(
+                (not rule.get(peer_key) or any(_peer_matches(peer, pol["metadata"]["namespace"], other)
+                                                for peer in rule[peer_key]))
+                and _port_matches(rule.get("ports"), dst, port, protocol)
+                for pol in mine for rule in pol["spec"].get(side) or []):
+            return False
+    return True
+
+
+def _endpoint(kube, pod) -> dict:
+    ns = client.CoreV1Api(kube).read_namespace(pod.metadata.namespace)
+    return {"ns": pod.metadata.namespace, "labels": pod.metadata.labels or {}, "ns_labels": ns.metadata.labels or {},
+            "ip": pod.status.pod_ip, "name": pod.metadata.name,
+            "named_ports": {p.name: p.container_port for c in pod.spec.containers for p in c.ports or [] if p.name}}
+
+
+def test_network_policies_admit_exactly_the_flows_used(deployed, kube):
+    """The flows exercised above would also pass where policies are enforced (MicroK8s with
+    Calico), and others would not: evaluated from the applied NetworkPolicies, since this node's
+    bridge CNI enforces none."""
+    net = client.NetworkingV1Api(kube)
+    policies = [kube.sanitize_for_serialization(p) for p in net.list_network_policy_for_all_namespaces().items]
+    core = client.CoreV1Api(kube)
+    api = [_endpoint(kube, p) for p in _ready_api_pods(kube)]
+    db = _endpoint(kube, _db_pod(kube))
+    prom_pods = core.list_namespaced_pod(MON_NS, label_selector="app.kubernetes.io/name=prometheus").items
+    assert prom_pods, "run after the Prometheus test (it leaves its pod in the monitoring namespace)"
+    prom = _endpoint(kube, prom_pods[0])
+    dns = [_endpoint(kube, p) for p in core.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items]
+    assert dns, "no CoreDNS pod"
+    db_port, exporter_port = 5432, db["named_ports"].get("metrics", 9187)
+    api_port = api[0]["named_ports"]["http"]
+
+    flows = {f"{a['name']} -> {db['name']}:{db_port}": _allowed(policies, a, db, db_port) for a in api}
+    flows |= {f"{a['name']} -> coredns:53/UDP": _allowed(policies, a, dns[0], 53, "UDP") for a in api}
+    flows |= {f"prometheus -> {a['name']}:{api_port}": _allowed(policies, prom, a, api_port) for a in api}
+    flows[f"prometheus -> {db['name']}:{exporter_port}"] = _allowed(policies, prom, db, exporter_port)
+    assert all(flows.values()), {k: v for k, v in flows.items() if not v}
+
+    # And what nobody needs is refused: the monitoring namespace cannot log in to PostgreSQL, a pod
+    # of another namespace reaches neither, PostgreSQL opens no connection to the API.
+    stranger = {**prom, "ns": "default", "ns_labels": {"kubernetes.io/metadata.name": "default"}, "name": "stranger"}
+    refused = {
+        "prometheus -> postgresql:5432": _allowed(policies, prom, db, db_port),
+        "default/* -> postgresql:5432": _allowed(policies, stranger, db, db_port),
+        "default/* -> iot-api:http": _allowed(policies, stranger, api[0], api_port),
+        "postgresql -> iot-api:http": _allowed(policies, db, api[0], api_port),
+    }
+    assert not any(refused.values()), {k: v for k, v in refused.items() if v}
 
 
 # ---- the pod kill under load -----------------------------------------------------------------
