@@ -127,7 +127,9 @@ def test_a_claim_binds_to_a_local_volume_when_its_pod_is_scheduled(localkube_nod
     volume_root = localkube_node.parent / "volumes"
     assert sorted(Path(pv.spec.host_path.path) for pv in volumes) == sorted(volume_root / f"pv{i}"
                                                                              for i in range(1, count + 1))
-    assert all(Path(pv.spec.host_path.path).is_dir() and pv.status.phase == "Available" for pv in volumes)
+    assert all(Path(pv.spec.host_path.path).is_dir() for pv in volumes)
+    # Other tests of the session may have claimed some already.
+    assert any(pv.status.phase == "Available" for pv in volumes), [(pv.metadata.name, pv.status.phase) for pv in volumes]
 
     ns = f"t-{uuid.uuid4().hex[:8]}"
     core.create_namespace({"metadata": {"name": ns}})
