@@ -16,7 +16,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -28,8 +27,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.kube]
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
-CRDS = ROOT.parent / "shared" / "crds"
-CRD_FILES = ["monitoring.coreos.com_servicemonitors.yaml"]
 INVENTORY = "campus_microk8s"
 APPS_NS, AGENT_NS = "iot", "dsa-agent"
 COMPONENTS = {"40-iot-api": APPS_NS, "50-agent": AGENT_NS}
@@ -68,29 +65,10 @@ def _changed(proc: subprocess.CompletedProcess) -> int:
 
 
 @pytest.fixture(scope="module")
-def api(localkube_api):
-    if not CRDS.is_dir():
-        pytest.fail(f"the pinned CRDs are missing: {CRDS}")
-    api = config.new_client_from_config(config_file=str(localkube_api))
-    ext = client.ApiextensionsV1Api(api)
-    names = []
-    for name in CRD_FILES:
-        (crd,) = _docs(CRDS / name)
-        names.append(crd["metadata"]["name"])
-        try:
-            ext.create_custom_resource_definition(crd)
-        except ApiException as err:
-            if err.status != 409:  # already there from an earlier module
-                raise
-    deadline = time.monotonic() + 60
-    while True:
-        pending = [n for n in names if not any(
-            c.type == "Established" and c.status == "True"
-            for c in (ext.read_custom_resource_definition(n).status.conditions or []))]
-        if not pending:
-            return api
-        assert time.monotonic() < deadline, f"CRDs not Established within 60 s: {pending}"
-        time.sleep(0.5)
+def api(localkube_api, shared_crds):
+    """A client of the api-level cluster, with the pinned CRDs applied and Established."""
+    shared_crds(localkube_api)
+    return config.new_client_from_config(config_file=str(localkube_api))
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import os
 import re
 import stat
@@ -31,10 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.kube]
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
-CRDS = ROOT.parent / "shared" / "crds"
 DB_NS = "iot-data"
-CRD_FILES = ["acid.zalan.do_postgresqls.yaml", "acid.zalan.do_operatorconfigurations.yaml",
-             "monitoring.coreos.com_servicemonitors.yaml"]
 
 
 def _docs(path: Path) -> list[dict]:
@@ -42,29 +38,10 @@ def _docs(path: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def api(localkube_api):
-    if not CRDS.is_dir():
-        pytest.fail(f"the pinned CRDs are missing: {CRDS}")
-    api = config.new_client_from_config(config_file=str(localkube_api))
-    ext = client.ApiextensionsV1Api(api)
-    names = []
-    for name in CRD_FILES:
-        (crd,) = _docs(CRDS / name)
-        names.append(crd["metadata"]["name"])
-        try:
-            ext.create_custom_resource_definition(crd)
-        except ApiException as err:
-            if err.status != 409:  # already there from an earlier module
-                raise
-    deadline = time.monotonic() + 60
-    while True:
-        pending = [n for n in names if not any(
-            c.type == "Established" and c.status == "True"
-            for c in (ext.read_custom_resource_definition(n).status.conditions or []))]
-        if not pending:
-            return api
-        assert time.monotonic() < deadline, f"CRDs not Established within 60 s: {pending}"
-        time.sleep(0.5)
+def api(localkube_api, shared_crds):
+    """A client of the api-level cluster, with the pinned CRDs applied and Established."""
+    shared_crds(localkube_api)
+    return config.new_client_from_config(config_file=str(localkube_api))
 
 
 def _workloads(kubeconfig: Path, inventory: str, render: Path, creds: Path, *extra: str):
