@@ -9,6 +9,7 @@ import pytest
 
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+from ansible_module_harness import Exit, Fail, mock_exits
 
 from ansible_collections.dsa.platform.plugins.module_utils.k6 import runner as k6_runner
 from ansible_collections.dsa.platform.plugins.module_utils.k6.spec import normalize_spec
@@ -17,27 +18,9 @@ from ansible_collections.dsa.platform.plugins.modules import k6_run
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'k6_fixtures')
 
 
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
-
-
-def exit_json(self, **kwargs):
-    raise Exit(kwargs)
-
-
-def fail_json(self, msg, **kwargs):
-    kwargs['msg'] = msg
-    raise Fail(kwargs)
-
-
 @pytest.fixture(autouse=True)
 def mocked_module(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+    mock_exits(monkeypatch)
     monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, msg: WARNINGS.append(msg))
     del WARNINGS[:]
 

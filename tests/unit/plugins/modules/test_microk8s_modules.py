@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+from ansible_module_harness import Exit, Fail, mock_exits
 
 from ansible_collections.dsa.platform.plugins.modules import microk8s_addon, microk8s_join_token
 
@@ -13,27 +14,9 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "microk8s"
 TOKEN = "3f1c9a7be2d04c68a5b1e9f07d2c4a86"
 
 
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
-
-
-def exit_json(self, **kwargs):
-    raise Exit(kwargs)
-
-
-def fail_json(self, msg, **kwargs):
-    kwargs["msg"] = msg
-    raise Fail(kwargs)
-
-
 @pytest.fixture(autouse=True)
 def mocked_module(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    mock_exits(monkeypatch)
 
 
 @pytest.fixture
