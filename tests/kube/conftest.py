@@ -93,7 +93,7 @@ def localkube_node():
 # --- Helpers for tests that apply the collection's rendered workloads -----------------------------
 
 # Zalando and Prometheus Operator CRDs, pinned upstream files read in place (never copied here).
-SHARED_CRDS = ROOT.parent / "shared" / "crds"
+from shared_paths import SHARED_CRDS  # noqa: E402  (tests/kube is on sys.path)
 
 
 def _crd_documents():

@@ -22,6 +22,7 @@ import functools
 import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,10 +69,14 @@ def _changed_tasks(output):
 def api_metric_names():
     """Sample names on the IoT API's /metrics: its metrics module, loaded from the app's source,
     with one child of each labelled metric, rendered by prometheus_client as the endpoint does."""
-    spec = importlib.util.spec_from_file_location(
-        "dsa_test_iot_api_metrics", ROOT / "apps/iot_api/iot_api/metrics.py")
-    metrics = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(metrics)
+    # The module registers its metrics in prometheus_client's global registry: reuse it when the app's
+    # own tests (same process) imported it already, else a second copy's names would clash.
+    metrics = sys.modules.get("iot_api.metrics")
+    if metrics is None:
+        spec = importlib.util.spec_from_file_location(
+            "dsa_test_iot_api_metrics", ROOT / "apps/iot_api/iot_api/metrics.py")
+        metrics = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(metrics)
     counter, histogram = metrics.children("GET", "/api/v1/readings", 200)
     counter.inc()
     histogram.observe(0.01)

@@ -30,12 +30,12 @@ from pathlib import Path
 import jsonschema
 import kubernetes_validate
 import pytest
+from shared_paths import SHARED_CRDS
 import yaml
 from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_CRDS = ROOT.parent / "shared" / "crds"
 sys.path.insert(0, str(ROOT / "tools"))
 
 DOMAINS = ["smart_home_microk8s", "campus_microk8s", "city_microk8s", "health_microk8s", "local_k8s"]

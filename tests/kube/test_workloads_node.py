@@ -35,6 +35,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from shared_paths import SHARED_CRDS
 import yaml
 from kubernetes import client, config
 
@@ -43,7 +44,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.kube_node]
 ROOT = Path(__file__).resolve().parents[2]
 FILES = Path(__file__).parent / "files"
 K6 = Path(sys.executable).parent / "k6"
-CRDS = ROOT.parent / "shared" / "crds"
+CRDS = SHARED_CRDS
 
 DB_NS, APPS_NS, MON_NS = "iot-data", "iot", "observability"  # platform defaults
 DB_NAME = "iot"

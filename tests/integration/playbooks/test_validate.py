@@ -120,6 +120,8 @@ GOOD_MICROK8S = {
                 "microk8s_control_plane": {"hosts": {f"cp{i}": {"ansible_host": f"10.20.5.1{i}"} for i in (1, 2, 3)}},
                 "microk8s_workers": {"hosts": {"w1": {"ansible_host": "10.20.5.21"}}},
             }},
+            # The machine holding the kubeconfig, which applies the workloads.
+            "k8s_controller": {"hosts": {"localhost": {"ansible_connection": "local"}}},
         },
     }
 }
@@ -165,7 +167,7 @@ def test_the_good_cluster_inventory_passes(tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.parametrize("inventory", ["local", "smart_home", "campus", "city", "health", "smart_home_microk8s",
-                                       "campus_microk8s", "city_microk8s", "health_microk8s"])
+                                       "campus_microk8s", "city_microk8s", "health_microk8s", "local_k8s"])
 def test_shipped_inventories_pass(inventory):
     result = _validate(ROOT / "inventories" / inventory)
     assert result.returncode == 0, result.stdout[-3000:]
