@@ -28,6 +28,8 @@ def shared_crds_dir() -> Path:
     origin = _origin_checkout()
     if origin is not None:
         candidates += [parent / "shared" / "crds" for parent in origin.resolve().parents]
+    # Last: where this machine kind keeps the shared notes (a clone from a remote URL has no local origin).
+    candidates.append(Path("/work/shared/crds"))
     for candidate in candidates:
         if (candidate / MARKER).is_file():
             return candidate
