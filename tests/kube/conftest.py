@@ -84,6 +84,9 @@ def localkube_node_before(localkube_node):
 @pytest.fixture(scope="session")
 def localkube_node():
     from localkube import node
+    # A cluster of this name left by an interrupted run still holds the kubelet's kernel settings:
+    # take it down first (it restores what it found), so the snapshot is of the machine itself.
+    _down(NODE_NAME)
     NODE_BEFORE.update(node.snapshot())
     path = _up("node", NODE_NAME)
     yield path
