@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -146,4 +147,37 @@ def _build_kubernetes(level: str) -> Path:
     with (build_dir() / "timings.jsonl").open("a") as fh:
         fh.write(json.dumps(timing) + "\n")
     log(f"built {', '.join(need)} in {timing['total_s']}s")
+    return out
+
+
+def go_install(package: str, version: str, binary: str, *, tags: tuple[str, ...] = (),
+               ldflags_extra: str = "") -> Path:
+    """`go install package@version` once into the cache (keyed like the Kubernetes binaries by the Go
+    version); returns the binary's path, named `<binary>-<version>` so another pin builds anew.
+    For components that are plain Go modules (CoreDNS, operators): go.sum checks every download."""
+    out = bin_dir() / f"{binary}-{version}"
+    if out.is_file():
+        return out
+    logf = build_dir() / f"build-{binary}.log"
+    log(f"building {binary} {version} (go install {package}); log: {logf}")
+    started = time.monotonic()
+    gobin = Path(tempfile.mkdtemp(prefix=f"dsa-localkube-{binary}."))
+    try:
+        env = dict(go_env(), GOBIN=str(gobin), GOFLAGS="-buildvcs=false")
+        cmd = [go_bin(), "install", "-trimpath", f"-ldflags=-s -w {ldflags_extra}".strip()]
+        if tags:
+            cmd.append("-tags=" + ",".join(tags))
+        run(cmd + [f"{package}@{version}"], what=f"go install {binary}", log_file=logf, env=env,
+            timeout=BUILD_TIMEOUT)
+        produced = gobin / package.rstrip("/").split("/")[-1]
+        if not produced.is_file():
+            raise LocalkubeError(f"go install produced no {produced.name} for {binary}; see {logf}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(produced), out)
+    finally:
+        shutil.rmtree(gobin, ignore_errors=True)
+    with (build_dir() / "timings.jsonl").open("a") as fh:
+        fh.write(json.dumps({"binaries": [binary], "version": version,
+                             "total_s": round(time.monotonic() - started, 1),
+                             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
     return out

@@ -8,6 +8,8 @@
   image build --tag NAME:TAG [--build-arg K=V] CONTEXT_DIR [--file F]
   image import NAME:TAG [--name N]  import a built image into the running node's containerd
   image base                        build (once) the local base image; prints its name
+  go-install PACKAGE VERSION BINARY [--tags T]
+                                    go install PACKAGE@VERSION once into the cache; prints its path
 """
 from __future__ import annotations
 
@@ -41,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     ii.add_argument("image")
     ii.add_argument("--name", default="dsa")
     isub.add_parser("base")
+    gi = sub.add_parser("go-install", help="go install a module's command once into the cache")
+    gi.add_argument("package")
+    gi.add_argument("version")
+    gi.add_argument("binary")
+    gi.add_argument("--tags", default="")
     return parser
 
 
@@ -69,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             left = Cluster(args.name).down()
             if left:
                 raise LocalkubeError("left over after down: " + "; ".join(left))
+        elif args.cmd == "go-install":
+            from localkube import build
+            print(build.go_install(args.package, args.version, args.binary,
+                                   tags=tuple(t for t in args.tags.split(",") if t)))
         elif args.cmd == "image":
             from localkube import images
             if args.image_cmd == "build":

@@ -2,40 +2,19 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 from localkube import build as lkbuild
 from localkube import images
-from localkube.util import LocalkubeError, go_bin, log, pins, run
+from localkube.util import LocalkubeError, pins
 
 DNS_IP = "10.96.0.10"
 # Unprivileged port inside the pod (no NET_BIND_SERVICE needed); the Service answers on 53.
 PORT = 1053
 
 
-def binary() -> Path:
-    return lkbuild.bin_dir() / f"coredns-{pins()['coredns']}"
-
-
 def ensure_binary() -> Path:
-    out = binary()
-    if out.is_file():
-        return out
-    version = pins()["coredns"]
-    logf = lkbuild.build_dir() / "build-coredns.log"
-    log(f"building CoreDNS {version} (go install, about 3 minutes cold); log: {logf}")
-    gobin = Path(tempfile.mkdtemp(prefix="dsa-localkube-coredns."))
-    try:
-        env = dict(lkbuild.go_env(), GOBIN=str(gobin), GOFLAGS="-buildvcs=false")
-        run([go_bin(), "install", "-trimpath", "-ldflags=-s -w", f"github.com/coredns/coredns@{version}"],
-            what="go install coredns", log_file=logf, env=env, timeout=lkbuild.BUILD_TIMEOUT)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(gobin / "coredns"), out)
-    finally:
-        shutil.rmtree(gobin, ignore_errors=True)
-    return out
+    return lkbuild.go_install("github.com/coredns/coredns", pins()["coredns"], "coredns")
 
 
 def image_name() -> str:
