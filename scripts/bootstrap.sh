@@ -18,11 +18,13 @@ digest=$(cat "${inputs[@]}" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$digest" ]; then
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -r requirements-dev.txt
+  # All the packages in one pip run, so the applications' dependency on the shared package
+  # (apps/dsa_service) is met by its source here, never looked up in an index.
+  editables=()
   for app in apps/*/; do
-    if [ -f "$app/pyproject.toml" ]; then
-      "$VENV/bin/python" -m pip install --quiet -e "${app}[test]"
-    fi
+    [ -f "$app/pyproject.toml" ] && editables+=(-e "${app}[test]")
   done
+  "$VENV/bin/python" -m pip install --quiet "${editables[@]}"
   echo "$digest" > "$VENV/.requirements.sha256"
 fi
 

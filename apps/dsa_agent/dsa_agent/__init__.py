@@ -1,4 +1,5 @@
 """DSA operations agent: anomalies from the platform's measurements, approved inventory patches."""
+import logging
 import os
 import re
 import time
@@ -10,9 +11,10 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def create_app(config: dict | None = None, model_factory=None) -> Flask:
+    from dsa_service import logs, problems
     from flask_limiter import Limiter
 
-    from . import api, errors, logs, metrics, ops
+    from . import api, metrics, ops
     from .config import Settings
     from .keys import KeyRing
     from .runner import Runner
@@ -22,7 +24,7 @@ def create_app(config: dict | None = None, model_factory=None) -> Flask:
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.json.sort_keys = False
-    logs.setup(settings.log_level)
+    logs.setup("dsa_agent", settings.log_level)
     os.makedirs(settings.state_dir, exist_ok=True)
     app.extensions["dsa_agent_keys"] = KeyRing(settings.api_keys_file)
     app.extensions["dsa_agent_runner"] = Runner(settings, model_factory)
@@ -47,7 +49,7 @@ def create_app(config: dict | None = None, model_factory=None) -> Flask:
     limiter.init_app(app)
     app.extensions["dsa_agent_limiter"] = limiter
 
-    access = __import__("logging").getLogger("dsa_agent.access")
+    access = logging.getLogger("dsa_agent.access")
 
     @app.after_request
     def _finish(resp):
@@ -64,7 +66,7 @@ def create_app(config: dict | None = None, model_factory=None) -> Flask:
                                       "key_id": key["id"] if key else None})
         return resp
 
-    errors.register(app)
+    problems.register(app, logging.getLogger("dsa_agent"), "dsa_agent_limiter")
     app.register_blueprint(ops.bp)
     app.register_blueprint(api.bp)
     for name in ("ops.healthz", "ops.readyz", "ops.prometheus", "ops.openapi"):

@@ -5,45 +5,24 @@ import os
 import time
 from contextlib import contextmanager
 
+from dsa_service import keys as api_keys
+from dsa_service.keys import require
+from dsa_service.problems import ApiError
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 
 from . import chat, collect, executor, keys, llm
-from .errors import ApiError
 from .runner import BusyError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_QUESTION = 2000
 
 
-def require(scope: str):
-    def deco(fn):
-        fn.required_scope = scope
-        return fn
-    return deco
-
-
 def authenticate() -> None:
-    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
-    scope = getattr(view, "required_scope", None)
-    if scope is None:
-        return
-    auth = request.headers.get("Authorization", "")
-    key = None
-    if auth:
-        scheme, _, value = auth.partition(" ")
-        key = value.strip() if scheme.lower() == "bearer" else ""
-    else:
-        key = request.headers.get("X-API-Key")
-    if key is None:
-        raise ApiError(401, "an API key is required (Authorization: Bearer <key> or X-API-Key)",
-                       headers={"WWW-Authenticate": 'Bearer realm="dsa-agent"'})
-    entry = current_app.extensions["dsa_agent_keys"].lookup(key) if key else None
-    if entry is None:
-        raise ApiError(401, "the API key is not valid",
-                       headers={"WWW-Authenticate": 'Bearer realm="dsa-agent", error="invalid_token"'})
-    g.api_key = entry
-    if keys.RANK[entry["scope"]] < keys.RANK[scope]:
-        raise ApiError(403, f"this API key lacks the '{scope}' scope")
+    """before_request: the key a marked view needs (dsa_service.keys), from the key ring."""
+    scope = api_keys.required_scope()
+    if scope is not None:
+        api_keys.check(scope, "dsa-agent", current_app.extensions["dsa_agent_keys"].lookup,
+                       lambda entry, needed: keys.RANK[entry["scope"]] >= keys.RANK[needed])
 
 
 def _body(allowed: set[str], required: set[str]) -> dict:

@@ -1,10 +1,12 @@
 """Settings from the environment: every variable is prefixed ``DSA_AGENT_`` (README's table).
 
 ``Settings.from_env(overrides)`` takes a mapping that wins over the environment (the tests use it).
-A bad value raises ``ValueError`` naming the variable.
+A bad value raises ``ValueError`` naming the variable (parsing: dsa_service.settings).
 """
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+
+from dsa_service import settings as env_settings
 
 PREFIX = "DSA_AGENT_"
 PROVIDERS = ("none", "openai", "ollama")
@@ -38,35 +40,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, overrides: dict | None = None, environ=None) -> "Settings":
-        environ = os.environ if environ is None else environ
-        values: dict = {}
-        names = {f.name for f in fields(cls)}
-        for name in names:
-            raw = environ.get(PREFIX + name.upper())
-            if raw is not None:
-                values[name] = raw
-        for k, v in (overrides or {}).items():
-            key = k.lower()
-            if key.startswith(PREFIX.lower()):
-                key = key[len(PREFIX):]
-            if key not in names:
-                raise ValueError(f"unknown setting {PREFIX}{key.upper()}")
-            values[key] = v
-        s = cls()
-        for f in fields(cls):
-            if f.name not in values:
-                continue
-            v, default = values[f.name], getattr(s, f.name)
-            try:
-                if isinstance(default, float):
-                    v = float(v)
-                elif isinstance(default, int):
-                    v = int(v)
-                else:
-                    v = str(v)
-            except (TypeError, ValueError):
-                raise ValueError(f"{PREFIX}{f.name.upper()} must be a number, got {v!r}") from None
-            setattr(s, f.name, v)
+        s = env_settings.load(cls, PREFIX, overrides, environ)
         s.llm_provider = s.llm_provider.strip().lower() or "none"
         if s.llm_provider not in PROVIDERS:
             raise ValueError(f"{PREFIX}LLM_PROVIDER must be one of {', '.join(PROVIDERS)},"

@@ -2,13 +2,11 @@
 threads by default: analyses run in background threads of the process that started them (their
 state is in files, so any worker can read them)."""
 import os
-import shutil
-import tempfile
+
+from dsa_service.gunicorn import bind_address, prometheus_multiprocess_hooks
 
 _env = os.environ.get
-_host = _env("DSA_AGENT_BIND", "127.0.0.1")
-bind = f"[{_host}]:{_env('DSA_AGENT_PORT', '8070')}" if ":" in _host else \
-    f"{_host}:{_env('DSA_AGENT_PORT', '8070')}"
+bind = bind_address(_env("DSA_AGENT_BIND", "127.0.0.1"), _env("DSA_AGENT_PORT", "8070"))
 workers = int(_env("DSA_AGENT_WORKERS", "2"))
 worker_class = "gthread"
 threads = 4
@@ -19,21 +17,5 @@ accesslog = None
 errorlog = "-"
 loglevel = _env("DSA_AGENT_LOG_LEVEL", "info").lower()
 proc_name = "dsa-agent"
-_owned = None
-
-
-def on_starting(server):
-    global _owned
-    if not _env("PROMETHEUS_MULTIPROC_DIR"):
-        _owned = tempfile.mkdtemp(prefix="dsa-agent-prom-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _owned
-
-
-def child_exit(server, worker):
-    from prometheus_client import multiprocess
-    multiprocess.mark_process_dead(worker.pid)
-
-
-def on_exit(server):
-    if _owned:
-        shutil.rmtree(_owned, ignore_errors=True)
+# prometheus_client's multiprocess directory: on_starting, child_exit, on_exit.
+on_starting, child_exit, on_exit = prometheus_multiprocess_hooks("dsa-agent-prom-")

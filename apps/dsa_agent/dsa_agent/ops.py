@@ -1,7 +1,7 @@
 """Unauthenticated operations endpoints: /healthz, /readyz, /metrics, the OpenAPI document."""
+from dsa_service import metrics
 from flask import Blueprint, Response, current_app, jsonify
 
-from . import metrics
 from .openapi import document
 
 bp = Blueprint("ops", __name__)

@@ -11,6 +11,7 @@ import time
 import urllib.request
 
 import pytest
+from dsa_service.testing import http_ok, wait_until
 
 from dsa_agent import keys
 from dsa_agent.openapi import document
@@ -200,17 +201,8 @@ def test_real_gunicorn_serves_the_api(tmp_path, state_dir, api_keys):
     proc = subprocess.Popen([exe, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
+        wait_until(http_ok(base + "/readyz"), proc, tmp_path / "gunicorn.log",
+                   "gunicorn did not become ready", timeout=30, interval=0.3)
         req = urllib.request.Request(base + "/api/v1/analyses", method="POST",
                                      data=json.dumps({"window": "1m"}).encode(),
                                      headers={**auth(api_keys["write"]),

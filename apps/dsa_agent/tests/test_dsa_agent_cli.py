@@ -5,8 +5,8 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
+
+from dsa_service.testing import http_ok, wait_until
 
 from dsa_agent_helpers import free_port
 
@@ -43,18 +43,8 @@ def test_ui_serves_its_health_check(tmp_path):
     log = open(tmp_path / "ui.log", "w")
     proc = subprocess.Popen([EXE, "ui"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
-                                            timeout=2) as r:
-                    assert r.read() == b"ok"
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None, (tmp_path / "ui.log").read_text()
-            assert time.monotonic() < deadline, "streamlit did not start"
-            time.sleep(0.5)
+        wait_until(http_ok(f"http://127.0.0.1:{port}/_stcore/health", body=b"ok"), proc,
+                   tmp_path / "ui.log", "streamlit did not start", timeout=60, interval=0.5)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

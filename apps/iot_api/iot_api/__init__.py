@@ -11,10 +11,11 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def create_app(config: dict | None = None) -> Flask:
+    from dsa_service import logs
     from flask_cors import CORS
     from flask_limiter import Limiter
 
-    from . import auth, cli, devices, errors, logs, metrics, ops, readings, reference
+    from . import auth, cli, devices, errors, metrics, ops, readings, reference
     from .config import Settings
     from .schemas import batch_adapter
 
@@ -23,8 +24,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    logs.setup(settings.log_level)
-    access_log = logs.AccessLog() if settings.access_log else None
+    logs.setup("iot_api", settings.log_level)
+    access_log = logs.AccessLog("iot_api.access") if settings.access_log else None
     app.extensions["iot_api_access_log"] = access_log
     app.extensions["iot_api_key_cache"] = auth._Cache()
     app.extensions["iot_api_batch_adapter"] = batch_adapter(settings.batch_limit)

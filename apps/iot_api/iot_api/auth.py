@@ -9,10 +9,10 @@ import secrets
 import threading
 import time
 
+from dsa_service import keys as request_keys
 from flask import current_app, g, request
 
 from . import db
-from .errors import ApiError
 
 SCOPES = ("read", "write", "admin")
 _RANK = {s: i for i, s in enumerate(SCOPES)}
@@ -63,54 +63,37 @@ class _Cache:
                 self._data[h] = (time.monotonic() + ttl, value)
 
 
-def _presented_key() -> str | None:
-    auth = request.headers.get("Authorization")
-    if auth:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-        return ""  # present but not a bearer token: treated as a wrong key
-    return request.headers.get("X-API-Key")
+def _allows(row, required: str) -> bool:
+    return max(_RANK.get(s, -1) for s in row[2]) >= _RANK[required]
 
 
 def authenticate(required: str) -> None:
-    """Set g.api_key (id, name, scopes) or raise 401/403."""
-    key = _presented_key()
-    if key is None:
-        raise ApiError(401, "an API key is required (Authorization: Bearer <key> or X-API-Key)",
-                       headers={"WWW-Authenticate": 'Bearer realm="iot-api"'})
+    """Set g.api_key (id, name, scopes) or raise 401/403 (dsa_service.keys)."""
     settings = current_app.config["SETTINGS"]
     cache: _Cache = current_app.extensions["iot_api_key_cache"]
-    h = hash_key(key)
-    row, hit = cache.get(h, settings.key_cache_seconds)
-    if not hit:
-        row = db.fetch_one_prepared(
-            "SELECT id, name, scopes FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
-            (h,))
-        cache.put(h, row, settings.key_cache_seconds)
-    if row is None:
-        raise ApiError(401, "the API key is not valid",
-                       headers={"WWW-Authenticate": 'Bearer realm="iot-api", error="invalid_token"'})
-    rank = max(_RANK.get(s, -1) for s in row[2])
-    g.api_key = row
-    if rank < _RANK[required]:
-        raise ApiError(403, f"this API key lacks the '{required}' scope")
+
+    def lookup(key: str):
+        h = hash_key(key)
+        row, hit = cache.get(h, settings.key_cache_seconds)
+        if not hit:
+            row = db.fetch_one_prepared(
+                "SELECT id, name, scopes FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
+                (h,))
+            cache.put(h, row, settings.key_cache_seconds)
+        return row
+
+    request_keys.check(required, "iot-api", lookup, _allows)
 
 
 def require(scope: str):
     """Mark a view as needing an API key with at least ``scope`` (checked in before_request,
     ahead of the rate limiter, so that limits are counted per key)."""
     assert scope in _RANK
-
-    def deco(fn):
-        fn.required_scope = scope
-        return fn
-    return deco
+    return request_keys.require(scope)
 
 
 def check_request() -> None:
-    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
-    scope = getattr(view, "required_scope", None)
+    scope = request_keys.required_scope()
     if scope is not None and request.method != "OPTIONS":
         authenticate(scope)
 

@@ -1,25 +1,14 @@
 """Settings from the environment (12-factor): every variable is prefixed ``IOT_API_``.
 
 ``create_app(config)`` takes a mapping that overrides the environment, which the tests use.
+Parsing (types from the defaults, a bad value names its variable): dsa_service.settings.
 """
-import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from dsa_service import settings as env_settings
+
 PREFIX = "IOT_API_"
-
-
-def _bool(value: str) -> bool:
-    v = value.strip().lower()
-    if v in {"1", "true", "yes", "on"}:
-        return True
-    if v in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
-
-
-def _list(value: str) -> list[str]:
-    return [p.strip() for p in value.split(",") if p.strip()]
 
 
 @dataclass
@@ -56,37 +45,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, overrides: dict | None = None, environ=None) -> "Settings":
-        environ = os.environ if environ is None else environ
-        values: dict = {}
-        for f in fields(cls):
-            raw = environ.get(PREFIX + f.name.upper())
-            if raw is not None:
-                values[f.name] = raw
-        for k, v in (overrides or {}).items():
-            key = k.lower()
-            if key.startswith(PREFIX.lower()):
-                key = key[len(PREFIX):]
-            values[key] = v
-        s = cls()
-        for f in fields(cls):
-            if f.name not in values:
-                continue
-            v = values[f.name]
-            default = getattr(s, f.name)
-            if isinstance(v, str):
-                if isinstance(default, bool):
-                    v = _bool(v)
-                elif isinstance(default, int):
-                    v = int(v)
-                elif isinstance(default, float):
-                    v = float(v)
-                elif isinstance(default, list):
-                    v = _list(v)
-            setattr(s, f.name, v)
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown settings: {sorted(unknown)}")
-        return s
+        return env_settings.load(cls, PREFIX, overrides, environ)
 
     def dsn(self) -> str:
         if self.database_url:

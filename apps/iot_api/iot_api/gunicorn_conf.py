@@ -6,8 +6,8 @@ wait callback) right after the fork, so a request waiting on PostgreSQL lets the
 ``db.copy_in`` lifts the callback for COPY, which psycopg2 refuses in that mode.
 """
 import os
-import shutil
-import tempfile
+
+from dsa_service.gunicorn import prometheus_multiprocess_hooks
 
 _env = os.environ.get
 
@@ -25,22 +25,9 @@ loglevel = _env("IOT_API_LOG_LEVEL", "info").lower()
 preload_app = False
 proc_name = "iot-api"
 
-# prometheus_client's multiprocess mode needs a directory shared by the workers and known before
-# they import the app (preload_app is off, so the master never imports prometheus_client).
-# on_starting creates a private one when the operator sets none, and on_exit removes it.
-_owned_prom_dir = None
-
-
-def on_starting(server):
-    global _owned_prom_dir
-    if not _env("PROMETHEUS_MULTIPROC_DIR"):
-        _owned_prom_dir = tempfile.mkdtemp(prefix="iot-api-prom-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _owned_prom_dir
-    d = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    os.makedirs(d, exist_ok=True)
-    for name in os.listdir(d):
-        if name.endswith(".db"):
-            os.unlink(os.path.join(d, name))
+# prometheus_client's multiprocess directory: on_starting, child_exit, on_exit (preload_app is
+# off, so the master never imports prometheus_client).
+on_starting, child_exit, on_exit = prometheus_multiprocess_hooks("iot-api-prom-")
 
 
 WORKER_CLASSES = ("gevent", "gthread", "sync")
@@ -55,13 +42,3 @@ def post_fork(server, worker):
     if worker_class == "gevent":
         from psycogreen.gevent import patch_psycopg
         patch_psycopg()
-
-
-def child_exit(server, worker):
-    from prometheus_client import multiprocess
-    multiprocess.mark_process_dead(worker.pid)
-
-
-def on_exit(server):
-    if _owned_prom_dir:
-        shutil.rmtree(_owned_prom_dir, ignore_errors=True)

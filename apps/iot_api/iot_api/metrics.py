@@ -1,10 +1,8 @@
 """Prometheus metrics. Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by the gunicorn config
 before this module is imported) switches prometheus_client to its multiprocess mode and
-/metrics aggregates every worker."""
-import os
-
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge,
-                               Histogram, generate_latest)
+/metrics aggregates every worker (the exposition: dsa_service.metrics.render)."""
+from dsa_service.metrics import render  # noqa: F401 - the exposition, read through this module
+from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter("iot_api_http_requests_total", "HTTP requests handled",
                    ["method", "route", "status"])
@@ -33,12 +31,3 @@ def children(method: str, route: str, status: int):
         labels = (method, route, str(status))
         pair = _children[key] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
     return pair
-
-
-def render() -> tuple[bytes, str]:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST

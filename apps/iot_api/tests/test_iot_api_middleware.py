@@ -8,7 +8,7 @@ import logging
 import pytest
 from iot_api_helpers import hdr, reading
 
-from iot_api.logs import JsonFormatter
+from dsa_service.logs import JsonFormatter
 
 pytestmark = pytest.mark.integration
 

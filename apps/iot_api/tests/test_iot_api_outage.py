@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg2
 import pytest
+from dsa_service.testing import wait_until
 
 from iot_api import auth
 from iot_api.migrate import migrate
@@ -49,17 +50,8 @@ def api(request, private_pg, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config",
                              "python:iot_api.gunicorn_conf", "iot_api.wsgi:app"],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            status, _, _ = http_request(port, "GET", "/readyz")
-            if status == 200:
-                break
-        except OSError:
-            pass
-        assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()
-        assert time.monotonic() < deadline, "gunicorn did not become ready"
-        time.sleep(0.2)
+    wait_until(lambda: http_request(port, "GET", "/readyz")[0] == 200, proc,
+               tmp_path / "gunicorn.log", "gunicorn did not become ready", timeout=20)
     yield port, key, proc
     proc.terminate()
     proc.wait(timeout=20)

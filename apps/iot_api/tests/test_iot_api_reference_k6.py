@@ -7,10 +7,10 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
+from dsa_service.testing import http_ok, wait_until
 from iot_api_pgserver import PgServer, free_port
 
 from iot_api.migrate import migrate
@@ -39,17 +39,8 @@ def reference_api(tmp_path):
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()
-            assert time.monotonic() < deadline, "gunicorn did not become ready"
-            time.sleep(0.2)
+        wait_until(http_ok(base + "/readyz"), proc, tmp_path / "gunicorn.log",
+                   "gunicorn did not become ready", timeout=20)
         yield base, port
     finally:
         proc.terminate()

@@ -1,6 +1,7 @@
 """The wheel the iot_api role installs on every host holds the runtime package only: no test or
 benchmark helper (such as the private PostgreSQL server), and no module that nothing at runtime
-imports. Built with the role's own script (roles/iot_api/files/build_wheel.py)."""
+imports. Built with the roles' script (roles/platform/files/build_wheel.py), together with the
+shared package it depends on (apps/dsa_service), as the role does."""
 import ast
 import configparser
 import json
@@ -12,7 +13,8 @@ import zipfile
 import pytest
 
 APP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(os.path.dirname(os.path.dirname(APP)), "roles", "iot_api", "files",
+SHARED = os.path.join(os.path.dirname(APP), "dsa_service")
+BUILD = os.path.join(os.path.dirname(os.path.dirname(APP)), "roles", "platform", "files",
                      "build_wheel.py")
 # What the hosts run: the console script (from the wheel's entry points), the WSGI app and the
 # gunicorn config module (iot-api serve execs gunicorn with both).
@@ -22,13 +24,29 @@ TEST_ONLY_IMPORTS = ("pytest", "hypothesis", "schemathesis", "iot_api_pgserver",
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
+def build(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
-    res = subprocess.run([sys.executable, BUILD, APP, str(out)], capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run([sys.executable, BUILD, SHARED, APP, str(out)], capture_output=True,
+                         text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
-    with zipfile.ZipFile(json.loads(res.stdout)["path"]) as z:
-        yield {name: z.read(name) for name in z.namelist()}
+    return json.loads(res.stdout)
+
+
+@pytest.fixture(scope="module")
+def wheel(build):
+    with zipfile.ZipFile(build["path"]) as z:
+        return {name: z.read(name) for name in z.namelist()}
+
+
+def test_the_shared_package_is_built_beside_and_installed_from_here(build, wheel):
+    shared, app = build["wheels"]
+    assert app["path"] == build["path"] and shared["wheel"].startswith("dsa_service-0.1.0-")
+    with zipfile.ZipFile(shared["path"]) as z:
+        assert {n.split("/")[0] for n in z.namelist()} == {"dsa_service", "dsa_service-0.1.0.dist-info"}
+    assert "Requires-Dist: dsa-service==0.1.0" in wheel["iot_api-0.1.0.dist-info/METADATA"].decode()
+    # What the hosts' pip fetches from their index: both packages' dependencies, never the shared one.
+    assert not [r for r in build["requires"] if r.lower().startswith(("dsa-service", "dsa_service"))]
+    assert {"flask==3.1.3", "psycopg2-binary==2.9.13", "prometheus-client==0.26.0"} <= set(build["requires"])
 
 
 def _module(path: str) -> str:

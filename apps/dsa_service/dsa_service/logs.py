@@ -1,8 +1,13 @@
-"""Structured JSON logs (one object per line) for the access log and application messages."""
+"""Structured JSON logs on stderr, one object per line: ``ts`` (UTC, milliseconds), ``level``,
+``logger``, ``msg``, every ``extra`` field, and ``exc`` with the trace of an exception."""
 import json
 import logging
 import sys
 import time
+
+
+def _timestamp(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -21,18 +26,17 @@ class JsonFormatter(logging.Formatter):
 
 
 class AccessLog:
-    """The access log: one JSON object per line, written straight to the stream. The logging
+    """An access log: one JSON object per line, written straight to the stream. The logging
     module's record/handler/formatter machinery costs about as much as a whole small request,
     so the hot path bypasses it (application messages still go through logging)."""
 
-    def __init__(self, stream=None):
+    def __init__(self, logger: str, stream=None):
         self.stream = stream or sys.stderr
+        self._logger = json.dumps(logger)
         self._dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
     def write(self, fields: dict) -> None:
-        t = time.time()
-        line = ('{"ts":"' + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))
-                + f'.{int(t * 1000) % 1000:03d}Z","logger":"iot_api.access",'
+        line = ('{"ts":"' + _timestamp(time.time()) + '","logger":' + self._logger + ","
                 + self._dumps(fields)[1:] + "\n")
         try:
             self.stream.write(line)
@@ -40,8 +44,10 @@ class AccessLog:
             pass
 
 
-def setup(level: str) -> None:
-    root = logging.getLogger("iot_api")
+def setup(logger: str, level: str) -> None:
+    """JSON lines on stderr for ``logger`` and its children, at ``level``; once per process
+    (a second call only changes the level)."""
+    root = logging.getLogger(logger)
     if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
