@@ -120,7 +120,8 @@ def images(localkube_node, localkube_cli):
 
     step("image_base_s", "image", "base", timeout=900)
     built = {
-        "api": step("image_build_iot_api_s", "image", "build", "--tag", API_IMAGE, str(ROOT / "apps" / "iot_api"),
+        "api": step("image_build_iot_api_s", "image", "build", "--tag", API_IMAGE,
+                    "--file", str(ROOT / "apps" / "iot_api" / "Containerfile"), str(ROOT / "apps"),
                     timeout=1200),
         "db": step("image_build_postgresql_s", "image", "build", "--tag", DB_IMAGE,
                    str(ROOT / "roles" / "postgresql" / "files" / "image"), timeout=1200),
