@@ -6,11 +6,12 @@ real playbook (playbooks/workloads.yml, tags namespaces,database,api, waits on):
 - the migration Job completed before the rollout;
 - requests through the API's ClusterIP Service reach both replicas (the reference envelope of
   GET /iot names the pod that answered);
-- a Prometheus from Debian's package (tests/kube/files/prometheus), in the monitoring namespace,
-  scrapes the API pods and the PostgreSQL exporter, found the way the rendered ServiceMonitors
-  describe them (no Prometheus Operator runs here, and Debian builds Prometheus without
-  Kubernetes service discovery: the test resolves each ServiceMonitor to its Services' ready
-  endpoints and hands Prometheus static targets labelled namespace/pod/service);
+- the Prometheus Operator, built here from its Go module with its config reloader and Prometheus
+  (tools/localkube/prometheus.py), runs in the monitoring namespace as `restricted` and reconciles
+  the Prometheus CR the MicroK8s add-on would make of the observability role's values (playbook
+  tag observability) into a StatefulSet; that Prometheus finds both API pods and the PostgreSQL
+  exporter through Kubernetes service discovery from OUR ServiceMonitors, skips a ServiceMonitor
+  without the release label, and loads the role's PrometheusRule;
 - killing an API pod under light k6 load loses no acknowledged reading: every reading answered
   201 is in the database exactly once afterwards.
 
@@ -23,7 +24,6 @@ to a JSON file.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import secrets
@@ -52,7 +52,6 @@ DB_NAME = "iot"
 # image variables (see _extra_vars).
 API_IMAGE = "dsa-iot-api:node-test"
 DB_IMAGE = "dsa-postgresql:node-test"
-PROM_IMAGE = "dsa-test-prometheus:2.42-1"
 
 TIMINGS: dict[str, float | int | str] = {}
 
@@ -109,7 +108,7 @@ def kubectl(localkube_node, localkube_cli):
 
 @pytest.fixture(scope="module")
 def images(localkube_node, localkube_cli):
-    """Build the three images on the local base and import them into the node's containerd."""
+    """Build the two images on the local base and import them into the node's containerd."""
     def step(key, *args, timeout):
         start = time.monotonic()
         proc = localkube_cli(*args, timeout=timeout)
@@ -125,11 +124,9 @@ def images(localkube_node, localkube_cli):
                     timeout=1200),
         "db": step("image_build_postgresql_s", "image", "build", "--tag", DB_IMAGE,
                    str(ROOT / "roles" / "postgresql" / "files" / "image"), timeout=1200),
-        "prometheus": step("image_build_prometheus_s", "image", "build", "--tag", PROM_IMAGE,
-                           str(FILES / "prometheus"), timeout=900),
     }
     start = time.monotonic()
-    for image in (API_IMAGE, DB_IMAGE, PROM_IMAGE):
+    for image in (API_IMAGE, DB_IMAGE):
         step(f"import_{image.split(':')[0]}_s", "image", "import", image, "--name", localkube_node.parent.name,
              timeout=600)
     _time("image_import_all_s", start)
@@ -322,112 +319,251 @@ def test_the_service_reaches_both_replicas(localkube_node, deployed, keys, kube)
     TIMINGS["service_requests_per_pod"] = json.dumps(seen)
 
 
-# ---- Prometheus ------------------------------------------------------------------------------
-def scrape_jobs(docs: list[dict], kube) -> list[dict]:
-    """Prometheus scrape jobs equivalent to what the Prometheus Operator makes of the rendered
-    ServiceMonitors: the endpoints (EndpointSlices) of the Services the selector picks, on the
-    endpoint's named port and path. Debian's prometheus is built without Kubernetes service
-    discovery, so this test discovers once and hands Prometheus static targets, labelled with
-    namespace, pod and service as the operator's relabelling would."""
-    core, discovery = client.CoreV1Api(kube), client.DiscoveryV1Api(kube)
-    jobs = []
-    for sm in (d for d in docs if d.get("kind") == "ServiceMonitor"):
-        spec, meta = sm["spec"], sm["metadata"]
-        selector = ",".join(f"{k}={v}" for k, v in spec["selector"].get("matchLabels", {}).items())
-        for i, ep in enumerate(spec["endpoints"]):
-            targets = []
-            for ns in spec.get("namespaceSelector", {}).get("matchNames") or [meta["namespace"]]:
-                for svc in core.list_namespaced_service(ns, label_selector=selector).items:
-                    slices = discovery.list_namespaced_endpoint_slice(
-                        ns, label_selector=f"kubernetes.io/service-name={svc.metadata.name}").items
-                    for sl in slices:
-                        port = next((p.port for p in sl.ports or [] if p.name == ep["port"]), None)
-                        for e in sl.endpoints or [] if port else []:
-                            if e.conditions.ready and e.target_ref is not None:
-                                targets.append({"targets": [f"{e.addresses[0]}:{port}"], "labels": {
-                                    "namespace": ns, "pod": e.target_ref.name, "service": svc.metadata.name}})
-            jobs.append({
-                "job_name": f"serviceMonitor/{meta['namespace']}/{meta['name']}/{i}",
-                "metrics_path": ep.get("path", "/metrics"), "scheme": ep.get("scheme", "http"),
-                "scrape_interval": "5s", "scrape_timeout": "4s", "static_configs": targets,
-            })
-    return jobs
+# ---- Prometheus (the Prometheus Operator, built here) -----------------------------------------
+# The operator, its config reloader and Prometheus come from their Go modules in scratch images
+# (tools/localkube/prometheus.py); the Prometheus CR is the one the MicroK8s add-on would make of
+# the values the observability role renders, so the selectors are the role's own variables.
+OPERATOR = "prometheus-operator"
+PROM_NAME = "dsa"  # the CR; the operator names the StatefulSet prometheus-dsa
+# prometheusSpec keys of the add-on's values that are Helm-chart switches, not Prometheus CR fields.
+HELM_ONLY = ("serviceMonitorSelectorNilUsesHelmValues", "podMonitorSelectorNilUsesHelmValues",
+             "ruleSelectorNilUsesHelmValues")
 
 
-def _prometheus_objects(jobs: list[dict]) -> list[dict]:
-    labels = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/part-of": "dsa-platform-tests"}
-    meta = lambda name, **extra: {"name": name, "labels": labels, **extra}  # noqa: E731
-    conf = yaml.safe_dump({"global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
-                           "scrape_configs": jobs}, sort_keys=False)
-    # A changed configuration rolls the pod (Prometheus does not watch its file here).
-    digest = hashlib.sha256(conf.encode()).hexdigest()[:16]
-    return [
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("prometheus", namespace=MON_NS),
-         "data": {"prometheus.yml": conf}},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("prometheus", namespace=MON_NS),
-         "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
-             "metadata": {"labels": labels, "annotations": {"dsa-tests/config-hash": digest}}, "spec": {
-             "automountServiceAccountToken": False, "terminationGracePeriodSeconds": 5,
+@pytest.fixture(scope="module")
+def prometheus_images(localkube_node, localkube_cli):
+    from localkube import prometheus as lkprom
+    start = time.monotonic()
+    names = lkprom.ensure_images()
+    _time("prometheus_operator_images_s", start)
+    start = time.monotonic()
+    for name in names.values():
+        proc = localkube_cli("image", "import", name, "--name", localkube_node.parent.name, timeout=600)
+        if proc.returncode != 0:
+            pytest.fail(f"localkube image import {name} failed:\n{proc.stderr[-3000:]}")
+    _time("prometheus_operator_images_import_s", start)
+    return names
+
+
+def prometheus_spec(addon_values: dict, images: dict) -> dict:
+    """The add-on's prometheusSpec as a Prometheus CR spec (what kube-prometheus-stack does with it),
+    on the local images and under the restricted Pod Security level."""
+    spec = {k: v for k, v in addon_values["prometheus"]["prometheusSpec"].items() if k not in HELM_ONLY}
+    spec["storage"] = spec.pop("storageSpec")
+    release = images["prometheus"].rsplit(":", 1)[1]
+    spec.update({
+        "image": images["prometheus"], "version": release, "imagePullPolicy": "IfNotPresent",
+        "serviceAccountName": "prometheus",
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 65534,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+    })
+    return spec
+
+
+def _operator_objects(images: dict, spec: dict) -> list[dict]:
+    labels = {"app.kubernetes.io/name": OPERATOR, "app.kubernetes.io/part-of": "dsa-platform-tests"}
+    restricted = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+    rbac = "rbac.authorization.k8s.io/v1"
+    read = ["get", "list", "watch"]
+    operator_rules = [
+        {"apiGroups": ["monitoring.coreos.com"], "resources": ["*"], "verbs": ["*"]},
+        {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["*"]},
+        {"apiGroups": [""], "resources": ["configmaps", "secrets"], "verbs": ["*"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "delete"]},
+        {"apiGroups": [""], "resources": ["services", "services/finalizers", "endpoints"],
+         "verbs": ["get", "create", "update", "delete"]},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": [*read, "create", "update", "delete"]},
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]},
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": read},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": read},
+        {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": ["get"]},
+    ]
+    prometheus_rules = [
+        {"apiGroups": [""], "resources": ["services", "endpoints", "pods", "nodes", "nodes/metrics"], "verbs": read},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]},
+        {"nonResourceURLs": ["/metrics"], "verbs": ["get"]},
+    ]
+    objs = []
+    for name, rules in ((OPERATOR, operator_rules), ("prometheus", prometheus_rules)):
+        objs += [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": MON_NS}},
+            {"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": f"dsa-tests-{name}"}, "rules": rules},
+            {"apiVersion": rbac, "kind": "ClusterRoleBinding", "metadata": {"name": f"dsa-tests-{name}"},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"dsa-tests-{name}"},
+             "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": MON_NS}]},
+        ]
+    objs += [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": OPERATOR, "namespace": MON_NS, "labels": labels},
+         "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
+             "serviceAccountName": OPERATOR, "terminationGracePeriodSeconds": 5,
              "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534,
                                  "seccompProfile": {"type": "RuntimeDefault"}},
-             "volumes": [{"name": "config", "configMap": {"name": "prometheus"}}, {"name": "data", "emptyDir": {}}],
              "containers": [{
-                 "name": "prometheus", "image": f"localhost/{PROM_IMAGE}", "imagePullPolicy": "Never",
-                 "ports": [{"name": "web", "containerPort": 9090}],
-                 "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                     "capabilities": {"drop": ["ALL"]}},
-                 "resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
-                               "limits": {"cpu": "500m", "memory": "512Mi"}},
-                 "readinessProbe": {"httpGet": {"path": "/-/ready", "port": 9090}, "periodSeconds": 2},
-                 "livenessProbe": {"httpGet": {"path": "/-/healthy", "port": 9090}, "periodSeconds": 10},
-                 "volumeMounts": [{"name": "config", "mountPath": "/etc/prometheus/k8s", "readOnly": True},
-                                  {"name": "data", "mountPath": "/prometheus"}]}]}}}},
+                 "name": "operator", "image": images["operator"], "imagePullPolicy": "IfNotPresent",
+                 "args": [f"--prometheus-config-reloader={images['prometheus-config-reloader']}",
+                          "--log-level=info"],
+                 "ports": [{"name": "http", "containerPort": 8080}],
+                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 2},
+                 "securityContext": restricted,
+                 "resources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}}]}}}},
+        {"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
+         "metadata": {"name": PROM_NAME, "namespace": MON_NS}, "spec": spec},
     ]
+    return objs
 
 
-def test_prometheus_scrapes_the_api_and_the_exporter(localkube_node, deployed, kube, kubectl, tmp_path):
+def _unselected_monitor(docs: list[dict]) -> dict:
+    """The API's ServiceMonitor under another name and without the release label: the add-on's
+    Prometheus must not pick it up (a ServiceMonitor a user forgot to label scrapes nothing)."""
+    sm = next(d for d in docs if d.get("kind") == "ServiceMonitor" and d["metadata"]["namespace"] == APPS_NS)
+    labels = {k: v for k, v in sm["metadata"].get("labels", {}).items() if k != "release"}
+    return {"apiVersion": sm["apiVersion"], "kind": "ServiceMonitor",
+            "metadata": {"name": "unlabelled-copy", "namespace": APPS_NS, "labels": labels}, "spec": sm["spec"]}
+
+
+@pytest.fixture(scope="module")
+def prometheus(localkube_node, deployed, prometheus_images, kube, kubectl, tmp_path_factory):
+    """The observability role's Kubernetes part through the real playbook (its PrometheusRule and the
+    add-on's values), then the operator and the Prometheus CR made of those values; yields the
+    Prometheus pod's base URL once the operator's StatefulSet has it Ready."""
+    from localkube import prometheus as lkprom
     start = time.monotonic()
-    jobs = scrape_jobs(deployed["docs"], kube)
-    assert jobs, "no ServiceMonitor among the rendered documents"
-    assert all(j["static_configs"] for j in jobs), f"a ServiceMonitor selects no ready endpoint: {jobs}"
-    core = client.CoreV1Api(kube)
-    # The monitoring namespace (MicroK8s' observability add-on makes it in production), under the
-    # same Pod Security level as ours: this Prometheus must be admitted as `restricted` too.
+    work = tmp_path_factory.mktemp("observability")
+    # The operator's own CRDs (Prometheus, Alertmanager, ...) from its downloaded module, in place.
+    for crd in lkprom.crd_paths():
+        kubectl("apply", "--server-side", "--field-manager", "dsa-tests", "-f", str(crd), timeout=120)
+    # The monitoring namespace (the add-on makes it in production), under the same Pod Security
+    # level as ours: the operator and the Prometheus it makes must be admitted as `restricted`.
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MON_NS, "labels": {
         "pod-security.kubernetes.io/enforce": "restricted", "kubernetes.io/metadata.name": MON_NS}}}
-    manifest = tmp_path / "prometheus.json"
-    manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [ns, *_prometheus_objects(jobs)]}))
+    kubectl("apply", "--server-side", "--field-manager", "dsa-tests", "-f", "-", input=json.dumps(ns))
+    crds = client.ApiextensionsV1Api(kube)
+    for name in ("prometheuses", "prometheusrules"):
+        _wait(f"the {name} CRD Established", lambda n=name: any(
+            c.type == "Established" and c.status == "True"
+            for c in crds.read_custom_resource_definition(f"{n}.monitoring.coreos.com").status.conditions or []),
+            60, interval=0.5)
+    render_dir = work / "rendered"
+    varsfile = work / "extra.json"
+    varsfile.write_text(json.dumps({"dsa_k8s_kubeconfig": str(localkube_node), "dsa_k8s_render_dir": str(render_dir)}))
+    env = {"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections"), **os.environ,
+           "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
+    _run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local_k8s"),
+          str(ROOT / "playbooks" / "workloads.yml"), "-e", f"@{varsfile}", "--tags", "observability"],
+         "ansible-playbook workloads.yml --tags observability", 600, env=env, cwd=ROOT)
+    docs = []
+    for path in sorted(render_dir.rglob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    addon = yaml.safe_load(next(render_dir.parent.glob("*-addon-values/observability/kube-prometheus-stack.yaml"))
+                           .read_text())
+    spec = prometheus_spec(addon, prometheus_images)
+    manifest = work / "operator.json"
+    manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        _unselected_monitor(deployed["docs"]), *_operator_objects(prometheus_images, spec)]}))
     kubectl("apply", "--server-side", "--field-manager", "dsa-tests", "-f", str(manifest))
+    core = client.CoreV1Api(kube)
 
-    def prom_pod():
-        pods = [p for p in core.list_namespaced_pod(MON_NS, label_selector="app.kubernetes.io/name=prometheus").items]
-        return next((p for p in pods if _ready(p)), None), [(p.metadata.name, p.status.phase) for p in pods]
-    pod = _wait("Prometheus Ready", prom_pod, 120)
-    base = f"http://{pod.status.pod_ip}:9090"
+    def ready(selector):
+        pods = core.list_namespaced_pod(MON_NS, label_selector=selector).items
+        return next((p for p in pods if _ready(p)), None), [
+            (p.metadata.name, p.status.phase, [(c.name, c.ready, c.state.waiting and c.state.waiting.reason)
+                                               for c in p.status.container_statuses or []]) for p in pods]
 
+    def events():
+        return [f"{e.involved_object.kind}/{e.involved_object.name}: {e.reason} {e.message}"
+                for e in core.list_namespaced_event(MON_NS).items if e.type == "Warning"][-10:]
+    try:
+        operator_pod = _wait("the Prometheus Operator Ready", lambda: ready(f"app.kubernetes.io/name={OPERATOR}"), 120)
+        prom_pod = _wait("the operator's Prometheus Ready",
+                         lambda: ready(f"app.kubernetes.io/name=prometheus,prometheus={PROM_NAME}"), 300, interval=2)
+    except pytest.fail.Exception as exc:
+        logs = ""
+        pods = core.list_namespaced_pod(MON_NS, label_selector=f"app.kubernetes.io/name={OPERATOR}").items
+        if pods:
+            logs = core.read_namespaced_pod_log(pods[0].metadata.name, MON_NS, tail_lines=20)
+        pytest.fail(f"{exc}\nwarnings: {events()}\noperator log:\n{logs}")
+    _time("prometheus_operator_up_s", start)
+    return {"base": f"http://{prom_pod.status.pod_ip}:9090", "operator_pod": operator_pod, "prom_pod": prom_pod,
+            "docs": docs, "spec": spec, "images": prometheus_images}
+
+
+def _active_targets(base: str):
+    status, body = _http("GET", f"{base}/api/v1/targets?state=active")
+    return body["data"]["activeTargets"] if status == 200 else []
+
+
+def test_the_operator_runs_from_the_local_image_and_makes_the_addons_prometheus(prometheus, kube):
+    """The operator pod runs the image built here, the StatefulSet it reconciled from the CR runs the
+    images built here, and Prometheus applies the role's retention (from the inventory)."""
+    op = prometheus["operator_pod"]
+    assert op.spec.containers[0].image == prometheus["images"]["operator"]
+    sts = client.AppsV1Api(kube).read_namespaced_stateful_set(f"prometheus-{PROM_NAME}", MON_NS)
+    assert any(o.kind == "Prometheus" and o.name == PROM_NAME for o in sts.metadata.owner_references or [])
+    containers = {c.name: c for c in sts.spec.template.spec.containers}
+    assert containers["prometheus"].image == prometheus["images"]["prometheus"]
+    assert containers["config-reloader"].image == prometheus["images"]["prometheus-config-reloader"]
+    # What Prometheus applies (from v3.11 the operator writes retention into the configuration
+    # file, not flags), e.g. "2d or 1GiB".
+    status, body = _http("GET", f"{prometheus['base']}/api/v1/status/runtimeinfo")
+    assert status == 200, body
+    retention = body["data"]["storageRetention"]
+    assert prometheus["spec"]["retention"] in retention and prometheus["spec"]["retentionSize"] in retention, retention
+
+
+def test_prometheus_scrapes_the_api_and_the_exporter(localkube_node, deployed, prometheus, kube):
+    """Found through Kubernetes service discovery, from the operator's configuration of OUR
+    ServiceMonitors: both API pods and the PostgreSQL exporter are up, and their metrics are there."""
+    start = time.monotonic()
+    base = prometheus["base"]
     api_pods = {p.metadata.name for p in _ready_api_pods(kube)}
     db_pod = _db_pod(kube).metadata.name
+    monitors = [d for d in deployed["docs"] if d.get("kind") == "ServiceMonitor"]
+    assert monitors, "no ServiceMonitor among the rendered documents"
+    pools = {f"serviceMonitor/{m['metadata']['namespace']}/{m['metadata']['name']}/0" for m in monitors}
 
     def targets_up():
-        status, body = _http("GET", f"{base}/api/v1/targets?state=active")
-        if status != 200:
-            return False, body
-        up = {(t["labels"].get("namespace"), t["labels"].get("pod")) for t in body["data"]["activeTargets"]
-              if t["health"] == "up"}
+        active = _active_targets(base)
+        up = {(t["labels"].get("namespace"), t["labels"].get("pod")) for t in active
+              if t["health"] == "up" and t["scrapePool"] in pools}
         want = {(APPS_NS, p) for p in api_pods} | {(DB_NS, db_pod)}
-        return want <= up, {"up": sorted(up), "all": [(t["labels"].get("pod"), t["health"], t.get("lastError"))
-                                                       for t in body["data"]["activeTargets"]]}
-    _wait("Prometheus scraping both API pods and the PostgreSQL exporter", targets_up, 90, interval=2)
+        return want <= up, {"up": sorted(up), "all": [(t["scrapePool"], t["labels"].get("pod"), t["health"],
+                                                       t.get("lastError")) for t in active]}
+    # Scrape interval 15s (the role's): the first scrape of each target may come that late.
+    _wait("Prometheus scraping both API pods and the PostgreSQL exporter", targets_up, 120, interval=2)
 
     def query(expr):
         status, body = _http("GET", f"{base}/api/v1/query?query={urllib.request.quote(expr)}")
         return body["data"]["result"] if status == 200 else []
     # The exporter reaches its database, and the API's own metrics come from both replicas.
-    _wait("pg_up == 1 from the exporter", lambda: [r for r in query("pg_up == 1")], 30, interval=2)
+    _wait("pg_up == 1 from the exporter", lambda: [r for r in query("pg_up == 1")], 60, interval=2)
     _wait("iot_api_http_requests_total from both API pods", lambda: (
         {r["metric"].get("pod") for r in query("iot_api_http_requests_total")} >= api_pods,
-        query("count by (pod) (iot_api_http_requests_total)")), 30, interval=2)
+        query("count by (pod) (iot_api_http_requests_total)")), 60, interval=2)
     _time("prometheus_s", start)
+
+
+def test_a_servicemonitor_without_the_release_label_is_not_scraped(prometheus):
+    """The selector is the role's: the unlabelled copy of the API's monitor, present before the CR,
+    is in neither the operator's configuration nor Prometheus's targets, while the original is."""
+    pools = {t["scrapePool"] for t in _active_targets(prometheus["base"])}
+    assert f"serviceMonitor/{APPS_NS}/unlabelled-copy/0" not in pools, pools
+    assert any(p.startswith(f"serviceMonitor/{APPS_NS}/") for p in pools), pools
+
+
+def test_prometheus_loaded_the_platforms_rules(prometheus):
+    """The observability role's PrometheusRule, selected by the same label, reached Prometheus
+    through the operator's rule ConfigMaps and the reloader."""
+    want = {g["name"] for d in prometheus["docs"] if d.get("kind") == "PrometheusRule" for g in d["spec"]["groups"]}
+    assert want, "the observability role rendered no PrometheusRule"
+
+    def loaded():
+        status, body = _http("GET", f"{prometheus['base']}/api/v1/rules")
+        got = {g["name"] for g in body["data"]["groups"]} if status == 200 else set()
+        return want <= got, sorted(got)
+    _wait("Prometheus loaded the PrometheusRule's groups", loaded, 120, interval=2)
 
 
 # ---- NetworkPolicies (applied, not enforced here) ----------------------------------------------
