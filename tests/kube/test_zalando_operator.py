@@ -1,7 +1,7 @@
 """The real Zalando postgres-operator reconciling the role's k8s_operator documents (localkube `api` level).
 
 The operator is built from its Go module (tools/localkube/pins.toml `postgres_operator`, through
-localkube.gomodule) and runs here as a process out of cluster (`-outofcluster -kubeconfig`),
+localkube.build.go_build) and runs here as a process out of cluster (`-outofcluster -kubeconfig`),
 configured by the OperatorConfiguration the role renders (POSTGRES_OPERATOR_CONFIGURATION_OBJECT,
 its namespace from OPERATOR_NAMESPACE). The role's documents are rendered and applied by
 playbooks/workloads.yml (tags database) from inventories/campus_microk8s, into a namespace of this
@@ -35,7 +35,7 @@ import yaml
 from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
 
-from localkube import gomodule
+from localkube import build as lkbuild
 from localkube.util import pins
 
 pytestmark = [pytest.mark.integration, pytest.mark.kube]
@@ -63,7 +63,7 @@ def _doc(path: Path, kind: str) -> dict:
 
 @pytest.fixture(scope="module")
 def operator_binary() -> Path:
-    return gomodule.go_build(MODULE, pins()["postgres_operator"], f"{MODULE}/cmd", "postgres-operator")
+    return lkbuild.go_build(MODULE, pins()["postgres_operator"], "cmd", "postgres-operator")
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -150,34 +151,82 @@ def _build_kubernetes(level: str) -> Path:
     return out
 
 
-def go_install(package: str, version: str, binary: str, *, tags: tuple[str, ...] = (),
-               ldflags_extra: str = "") -> Path:
-    """`go install package@version` once into the cache (keyed like the Kubernetes binaries by the Go
-    version); returns the binary's path, named `<binary>-<version>` so another pin builds anew.
-    For components that are plain Go modules (CoreDNS, operators): go.sum checks every download."""
+
+def go_build(module: str, version: str, package: str, binary: str, *, tags: tuple[str, ...] = (),
+             ldflags_extra: str = "") -> Path:
+    """Build `package` (a directory of module@version, "." for its root) once into the cache as
+    `<binary>-<version>`; return its path. For the components that are plain Go modules (CoreDNS,
+    the operators, Prometheus).
+
+    It builds inside a copy of the module's own download, with its go.mod and go.sum
+    (`-mod=readonly`: go.sum checks every dependency). `go install module@version` is not used: it
+    refuses a go.mod with replace directives (the Prometheus Operator's, Prometheus's) and also asks
+    the proxy for the module's version list, which is refused for some modules (postgres-operator)."""
     out = bin_dir() / f"{binary}-{version}"
     if out.is_file():
         return out
     logf = build_dir() / f"build-{binary}.log"
-    log(f"building {binary} {version} (go install {package}); log: {logf}")
+    log(f"building {binary} {version} (go build in {module}); log: {logf}")
     started = time.monotonic()
-    gobin = Path(tempfile.mkdtemp(prefix=f"dsa-localkube-{binary}."))
+    src = module_dir(module, version)
+    work = Path(tempfile.mkdtemp(prefix=f"dsa-localkube-{binary}."))
     try:
-        env = dict(go_env(), GOBIN=str(gobin), GOFLAGS="-buildvcs=false")
-        cmd = [go_bin(), "install", "-trimpath", f"-ldflags=-s -w {ldflags_extra}".strip()]
+        tree = work / "src"
+        _copy_writable(src, tree)
+        # GOWORK=off: a go.work shipped in the module (Prometheus has one) names directories the
+        # module's download leaves out; the release is its go.mod and go.sum.
+        env = dict(go_env(), GOFLAGS="-mod=readonly -buildvcs=false", GOWORK="off")
+        _place_nested_modules(tree, env)
+        cmd = [go_bin(), "build", "-trimpath", f"-ldflags=-s -w {ldflags_extra}".strip(), "-o", str(work / binary)]
         if tags:
             cmd.append("-tags=" + ",".join(tags))
-        run(cmd + [f"{package}@{version}"], what=f"go install {binary}", log_file=logf, env=env,
-            timeout=BUILD_TIMEOUT)
-        produced = gobin / package.rstrip("/").split("/")[-1]
-        if not produced.is_file():
-            raise LocalkubeError(f"go install produced no {produced.name} for {binary}; see {logf}")
+        target = "./" + package.strip("/") if package not in ("", ".") else "."
+        run(cmd + [target], what=f"go build {binary}", log_file=logf, env=env, cwd=tree, timeout=BUILD_TIMEOUT)
         out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(produced), out)
+        shutil.move(str(work / binary), out)
     finally:
-        shutil.rmtree(gobin, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     with (build_dir() / "timings.jsonl").open("a") as fh:
         fh.write(json.dumps({"binaries": [binary], "version": version,
                              "total_s": round(time.monotonic() - started, 1),
                              "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
     return out
+
+
+def module_dir(module: str, version: str) -> Path:
+    """Download module@version (go.sum and the checksum database verify it); its directory."""
+    cache_root().mkdir(parents=True, exist_ok=True)
+    out = run([go_bin(), "mod", "download", "-json", f"{module}@{version}"], what=f"go mod download {module}",
+              env=go_env(), cwd=cache_root(), timeout=900, check=False)
+    try:
+        info = json.loads(out.stdout)
+    except ValueError:
+        raise LocalkubeError(f"go mod download {module}@{version} failed: {out.stderr.strip()[-500:]}") from None
+    if info.get("Error"):
+        raise LocalkubeError(f"go mod download {module}@{version}: {info['Error']}")
+    return Path(info["Dir"])
+
+
+def _copy_writable(src: Path, dest: Path) -> None:
+    shutil.copytree(src, dest, symlinks=True)
+    for path in [dest, *dest.rglob("*")]:  # the module cache is read-only; the copy need not be
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def _place_nested_modules(tree: Path, env: dict) -> None:
+    """A `replace M => ./dir` names a nested module, which is its own download and not in the
+    parent's: put M at the version the parent requires where the replace expects it."""
+    mod = json.loads(run([go_bin(), "mod", "edit", "-json"], what="go mod edit -json", env=env, cwd=tree).stdout)
+    required = {r["Path"]: r["Version"] for r in mod.get("Require") or []}
+    for rep in mod.get("Replace") or []:
+        new = rep["New"]
+        if new.get("Version") or not new["Path"].startswith("./"):
+            continue
+        old = rep["Old"]["Path"]
+        if old not in required:
+            raise LocalkubeError(f"{tree / 'go.mod'}: replace of {old} names a directory but no required version")
+        dest = tree / new["Path"]
+        if not (dest / "go.mod").exists():
+            shutil.rmtree(dest, ignore_errors=True)
+            _copy_writable(module_dir(old, required[old]), dest)

@@ -8,8 +8,8 @@
   image build --tag NAME:TAG [--build-arg K=V] CONTEXT_DIR [--file F]
   image import NAME:TAG [--name N]  import a built image into the running node's containerd
   image base                        build (once) the local base image; prints its name
-  go-install PACKAGE VERSION BINARY [--tags T]
-                                    go install PACKAGE@VERSION once into the cache; prints its path
+  go-build MODULE VERSION PACKAGE BINARY [--tags T]
+                                    build a command of module@version once into the cache; prints its path
 """
 from __future__ import annotations
 
@@ -43,9 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     ii.add_argument("image")
     ii.add_argument("--name", default="dsa")
     isub.add_parser("base")
-    gi = sub.add_parser("go-install", help="go install a module's command once into the cache")
-    gi.add_argument("package")
+    gi = sub.add_parser("go-build", help="build a Go module's command once into the cache")
+    gi.add_argument("module")
     gi.add_argument("version")
+    gi.add_argument("package", help='directory of the command in the module, "." for its root')
     gi.add_argument("binary")
     gi.add_argument("--tags", default="")
     return parser
@@ -76,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             left = Cluster(args.name).down()
             if left:
                 raise LocalkubeError("left over after down: " + "; ".join(left))
-        elif args.cmd == "go-install":
+        elif args.cmd == "go-build":
             from localkube import build
-            print(build.go_install(args.package, args.version, args.binary,
+            print(build.go_build(args.module, args.version, args.package, args.binary,
                                    tags=tuple(t for t in args.tags.split(",") if t)))
         elif args.cmd == "image":
             from localkube import images

@@ -14,7 +14,7 @@ PORT = 1053
 
 
 def ensure_binary() -> Path:
-    return lkbuild.go_install("github.com/coredns/coredns", pins()["coredns"], "coredns")
+    return lkbuild.go_build("github.com/coredns/coredns", pins()["coredns"], ".", "coredns")
 
 
 def image_name() -> str:
