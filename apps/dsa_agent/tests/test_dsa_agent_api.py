@@ -11,7 +11,7 @@ import time
 import urllib.request
 
 import pytest
-from dsa_service.testing import http_ok, wait_until
+from service_testing import http_ok, wait_until
 
 from dsa_agent import keys
 from dsa_agent.openapi import document

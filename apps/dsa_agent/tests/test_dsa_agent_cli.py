@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from dsa_service.testing import http_ok, wait_until
+from service_testing import http_ok, wait_until
 
 from dsa_agent_helpers import free_port
 

@@ -18,7 +18,7 @@ from flask_limiter import Limiter
 
 from dsa_service import keys, logs, problems, settings
 from dsa_service.gunicorn import bind_address
-from dsa_service.testing import http_ok, wait_until
+from service_testing import http_ok, wait_until
 
 
 @dataclass

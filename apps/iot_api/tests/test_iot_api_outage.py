@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg2
 import pytest
-from dsa_service.testing import wait_until
+from service_testing import wait_until
 
 from iot_api import auth
 from iot_api.migrate import migrate

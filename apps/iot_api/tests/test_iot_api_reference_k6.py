@@ -10,7 +10,7 @@ import sys
 import urllib.request
 
 import pytest
-from dsa_service.testing import http_ok, wait_until
+from service_testing import http_ok, wait_until
 from iot_api_pgserver import PgServer, free_port
 
 from iot_api.migrate import migrate

@@ -42,7 +42,10 @@ def test_the_shared_package_is_built_beside_and_installed_from_here(build, wheel
     shared, app = build["wheels"]
     assert app["path"] == build["path"] and shared["wheel"].startswith("dsa_service-0.1.0-")
     with zipfile.ZipFile(shared["path"]) as z:
-        assert {n.split("/")[0] for n in z.namelist()} == {"dsa_service", "dsa_service-0.1.0.dist-info"}
+        names = z.namelist()
+    assert {n.split("/")[0] for n in names} == {"dsa_service", "dsa_service-0.1.0.dist-info"}
+    # The services' shared test support stays in the source tree (apps/dsa_service/tests).
+    assert not [n for n in names if "testing" in n or "/tests/" in n]
     assert "Requires-Dist: dsa-service==0.1.0" in wheel["iot_api-0.1.0.dist-info/METADATA"].decode()
     # What the hosts' pip fetches from their index: both packages' dependencies, never the shared one.
     assert not [r for r in build["requires"] if r.lower().startswith(("dsa-service", "dsa_service"))]

@@ -1,5 +1,5 @@
-"""For the services' test suites (standard library only): wait for a server process that a test
-started to answer."""
+"""Test support shared by the services' test suites (standard library only, not in the wheel):
+wait for a server process that a test started to answer. On the path through pytest.ini."""
 import time
 import urllib.request
 
