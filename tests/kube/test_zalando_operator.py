@@ -67,20 +67,17 @@ def operator_binary() -> Path:
 
 
 @pytest.fixture(scope="module")
-def deployed(localkube_api, shared_crds, tmp_path_factory):
+def deployed(localkube_api, shared_crds, run_playbook, tmp_path_factory):
     """The role's k8s_operator documents applied by the real playbook; returns their render dir."""
     shared_crds(localkube_api)
     base = tmp_path_factory.mktemp("zalando")
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
-               ANSIBLE_FORCE_COLOR="0", PATH=f"{VENV_BIN}:{os.environ['PATH']}")
-    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventories" / INVENTORY),
-           str(ROOT / "playbooks" / "workloads.yml"), "--tags", "database",
-           "-e", f"dsa_k8s_kubeconfig={localkube_api}", "-e", f"dsa_k8s_render_dir={base / 'rendered'}",
-           "-e", f"dsa_credentials_dir={base / 'credentials'}", "-e", f"dsa_k8s_database_namespace={DB_NS}",
-           # No database pod can run at this level (see the module docstring).
-           "-e", "postgresql_k8s_wait=false", "-e", f"ansible_python_interpreter={sys.executable}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    proc = run_playbook(
+        "-i", str(ROOT / "inventories" / INVENTORY), str(ROOT / "playbooks" / "workloads.yml"), "--tags", "database",
+        "-e", f"dsa_k8s_kubeconfig={localkube_api}", "-e", f"dsa_k8s_render_dir={base / 'rendered'}",
+        "-e", f"dsa_credentials_dir={base / 'credentials'}", "-e", f"dsa_k8s_database_namespace={DB_NS}",
+        # No database pod can run at this level (see the module docstring).
+        "-e", "postgresql_k8s_wait=false", "-e", f"ansible_python_interpreter={sys.executable}",
+        timeout=300, env={"PATH": f"{VENV_BIN}:{os.environ['PATH']}"})
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     return base / "rendered" / "20-database"
 
